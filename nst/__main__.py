@@ -1,0 +1,3 @@
+from nst.cli import run_main
+
+run_main()

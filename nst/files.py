@@ -1,0 +1,45 @@
+"""Atomic file writes: a result is either complete on disk or not there at all."""
+
+import contextlib
+import os
+import tempfile
+
+from nst.errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+  """Yield a temporary path beside `path`; rename it onto `path` only on success.
+
+  The temporary name keeps `path`'s extension so writers that pick a format by
+  extension (imageio) still do. On any exception the temporary file is removed and
+  `path` is left untouched.
+  """
+  directory, base = os.path.split(os.path.abspath(path))
+  extension = os.path.splitext(base)[1]
+  fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".part{extension}",
+                             dir=directory)
+  os.close(fd)
+  try:
+    yield tmp
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise
+
+
+def ensure_writable_dir(directory, flag):
+  """Create `directory` if needed and prove a file can be written there.
+
+  Checked by writing a probe file rather than with os.access, which answers yes to
+  root even on read-only file systems. Raises UserError naming `flag`.
+  """
+  directory = directory or "."
+  try:
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".nst-probe-"):
+      pass
+  except OSError as e:
+    raise UserError(f"{flag}: cannot write to directory {directory!r} "
+                    f"({e.strerror or e}); choose a writable location") from None

@@ -1,0 +1,97 @@
+"""Reading, resizing and writing images as float32 RGB arrays in 0-255, shape [H, W, 3]."""
+
+import os
+
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image
+
+from nst.errors import UserError
+from nst.files import atomic_path, ensure_writable_dir
+
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def load_image(path, flag="image"):
+  """Read a JPEG or PNG as float32 RGB 0-255; grayscale is expanded, alpha dropped.
+
+  Raises UserError naming `flag` and the file for anything that is not a readable
+  image.
+  """
+  if not os.path.exists(path):
+    raise UserError(f"{flag}: no such file {path!r}; check the path")
+  if os.path.isdir(path):
+    raise UserError(f"{flag}: {path!r} is a directory; give an image file")
+  try:
+    image = np.asarray(iio.imread(path, index=0))
+  except Exception as e:  # pylint: disable=broad-except  (imageio raises many kinds)
+    reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    raise UserError(f"{flag}: cannot read {path!r} as an image ({reason}); "
+                    "give a JPEG or PNG file") from None
+  return to_rgb(image, f"{flag}: {path!r}")
+
+
+def to_rgb(image, what="image"):
+  """Any 2-D gray, gray+alpha, RGB or RGBA array -> float32 RGB in 0-255."""
+  if np.issubdtype(image.dtype, np.integer):
+    scale = 255.0 / np.iinfo(image.dtype).max
+  elif image.dtype == bool:
+    scale = 255.0
+  else:
+    scale = 255.0 if image.size and image.max() <= 1.0 else 1.0
+  image = image.astype(np.float32) * np.float32(scale)
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:
+    raise UserError(f"{what}: unsupported image shape {image.shape}; "
+                    "give a grayscale or colour JPEG or PNG")
+  if image.shape[-1] in (2, 4):  # drop alpha
+    image = image[..., :-1]
+  if image.shape[-1] == 1:
+    image = np.repeat(image, 3, axis=-1)
+  return np.ascontiguousarray(image)
+
+
+def scaled_shape(shape, image_size):
+  """(H, W) with the longest side set to `image_size`, aspect kept; 0 keeps `shape`."""
+  height, width = shape[:2]
+  if image_size == 0:
+    return height, width
+  scale = image_size / max(height, width)
+  return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize(image, shape):
+  """Resize a float 0-255 RGB image to (H, W) with antialiasing (Lanczos)."""
+  height, width = shape
+  if image.shape[:2] == (height, width):
+    return image
+  # Per channel in 32-bit float mode, so no quantisation to 8 bits on the way.
+  channels = [Image.fromarray(image[..., c].astype(np.float32))
+              .resize((width, height), Image.Resampling.LANCZOS)
+              for c in range(image.shape[-1])]
+  return np.clip(np.stack([np.asarray(c) for c in channels], axis=-1), 0, 255)
+
+
+def to_uint8(image):
+  return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def check_output_path(path, flag="--output"):
+  """Fail before any work if `path` has no image extension or can't be written."""
+  extension = os.path.splitext(path)[1].lower()
+  if extension not in EXTENSIONS:
+    raise UserError(f"{flag}: {path!r} must end in one of {', '.join(EXTENSIONS)} "
+                    "(the format is chosen by extension)")
+  if os.path.isdir(path):
+    raise UserError(f"{flag}: {path!r} is a directory; give a file name")
+  ensure_writable_dir(os.path.dirname(path), flag)
+
+
+def save_image(path, image):
+  """Write an RGB 0-255 image atomically, in the format its extension names."""
+  extension = os.path.splitext(path)[1].lower()
+  options = {"quality": 95} if extension in (".jpg", ".jpeg") else {}
+  with atomic_path(path) as tmp:
+    iio.imwrite(tmp, to_uint8(image), extension=extension, **options)
+  return path

@@ -1,0 +1,63 @@
+"""The paper's losses (Gatys et al. 2016, eqs. 1-7) as pure TensorFlow functions.
+
+Activations have shape [B, H, W, N]: a batch of B images, N_l feature maps of
+M_l = H * W positions each. Every function reduces over all but the batch axis and
+returns one value per image, so a batch of independent problems costs one call.
+"""
+
+import tensorflow as tf
+
+
+def gram(features):
+  """Gram matrices G = F^T F of activations [B, H, W, N] -> [B, N, N] (eq. 3)."""
+  shape = tf.shape(features)
+  flat = tf.reshape(features, [shape[0], shape[1] * shape[2], shape[3]])  # [B, M, N]
+  return tf.linalg.matmul(flat, flat, transpose_a=True)
+
+
+def content_layer_loss(features, target):
+  """1/2 * sum((F - P)^2) per image (eq. 1); target [1 or B, H, W, N]."""
+  return 0.5 * tf.reduce_sum(tf.square(features - target), axis=[1, 2, 3])
+
+
+def style_layer_loss(features, target_gram):
+  """E_l = 1/(4 N_l^2 M_l^2) * sum((G - A)^2) per image (eq. 4); target [1 or B, N, N]."""
+  shape = tf.shape(features)
+  m = tf.cast(shape[1] * shape[2], features.dtype)
+  n = tf.cast(shape[3], features.dtype)
+  squared_error = tf.reduce_sum(tf.square(gram(features) - target_gram), axis=[1, 2])
+  return squared_error / (4.0 * tf.square(n) * tf.square(m))
+
+
+def total_loss(features, content_targets, style_targets, content_weights,
+               style_weights, alpha, beta):
+  """alpha * L_content + beta * L_style (eq. 7), with every part that makes it up.
+
+  features: {layer: activations of the image being optimised}.
+  content_targets: {layer: activations P_l of the photograph}.
+  style_targets: {layer: Gram matrix A_l of the artwork}.
+  content_weights, style_weights: {layer: weight}; w_l in eq. 5, and its content
+    counterpart (the paper uses one content layer with weight 1).
+  Returns a dict of per-image tensors [B]: total, content (= sum_l w_l * L_l),
+  style (= sum_l w_l * E_l), and content_layers / style_layers: {layer: unweighted
+  L_l or E_l}.
+  """
+  content_layers = {layer: content_layer_loss(features[layer], target)
+                    for layer, target in content_targets.items()}
+  style_layers = {layer: style_layer_loss(features[layer], target)
+                  for layer, target in style_targets.items()}
+  content = _weighted_sum(content_layers, content_weights)
+  style = _weighted_sum(style_layers, style_weights)
+  return {
+      "total": alpha * content + beta * style,
+      "content": content,
+      "style": style,
+      "content_layers": content_layers,
+      "style_layers": style_layers,
+  }
+
+
+def _weighted_sum(per_layer, weights):
+  if not per_layer:
+    return tf.constant(0.0)
+  return tf.add_n([weights[layer] * loss for layer, loss in per_layer.items()])

@@ -1,0 +1,164 @@
+"""Image synthesis by L-BFGS on the pixels (tfp.optimizer.lbfgs_minimize).
+
+`stylize` is a generator: it yields an `Iterate` after every chunk of iterations and
+keeps all file and terminal I/O out of the optimisation, which runs as one compiled
+`tf.function` per chunk. Between chunks the L-BFGS state (position, gradient and
+correction-pair history) is carried over, so a chunked run takes exactly the same
+steps as an unchunked one. The same code runs on a GPU when TensorFlow sees one.
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from nst import losses as losses_lib
+from nst import vgg
+
+
+@dataclasses.dataclass
+class Iterate:
+  """The state of a run after `iteration` L-BFGS iterations."""
+  iteration: int
+  num_steps: int
+  evaluations: int        # value-and-gradient evaluations so far, line search included
+  losses: dict            # total, content, style (floats); content_layers, style_layers
+  image: np.ndarray       # float32 RGB 0-255 [H, W, 3], not clipped
+  elapsed: float          # seconds since the optimisation started (tracing included)
+  converged: bool         # gradient or step exactly zero: L-BFGS cannot improve further
+  failed: bool            # the line search found no decrease (or a value was not finite)
+
+  @property
+  def finished(self):
+    return self.iteration >= self.num_steps or self.converged or self.failed
+
+  @property
+  def eta(self):
+    """Seconds left at the average speed so far (None before the first iteration)."""
+    if self.finished:
+      return 0.0
+    if self.iteration == 0:
+      return None
+    return self.elapsed / self.iteration * (self.num_steps - self.iteration)
+
+
+def initial_image(init, content, style, seed):
+  """The starting image: 'random' (uniform noise in 0-255), 'content', 'style',
+  'white', or an RGB array (resized by the caller to the content image's shape)."""
+  if isinstance(init, np.ndarray):
+    return init.astype(np.float32)
+  if init == "random":
+    return np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
+  if init == "content":
+    return content.astype(np.float32)
+  if init == "style":
+    return style.astype(np.float32)
+  if init == "white":
+    return np.full(content.shape, 255.0, np.float32)
+  raise ValueError(f"unknown init {init!r}")
+
+
+class Problem:
+  """The loss of one image given a photograph, an artwork and the settings.
+
+  Builds the VGG19 feature model (truncated at the deepest layer used) and computes the
+  targets, the photograph's content activations P_l and the artwork's Gram matrices A_l,
+  once. `value_and_gradients` is what L-BFGS calls on flat float32 positions [B, D].
+  """
+
+  def __init__(self, content, style, settings, weights_path=None, vgg_weights=None):
+    self.settings = settings
+    self.shape = tuple(content.shape)
+    self.content_weights = settings.content_weights()
+    self.style_weights = settings.style_weights()
+    self.model = vgg.build_feature_model(weights_path, settings.layers(),
+                                         settings.pooling, weights=vgg_weights)
+    self.content_targets = {}
+    if self.content_weights:
+      features = self._features(tf.constant(content[None], tf.float32))
+      self.content_targets = {l: features[l] for l in self.content_weights}
+    self.style_targets = {}
+    if self.style_weights:
+      features = self._features(tf.constant(style[None], tf.float32))
+      self.style_targets = {l: losses_lib.gram(features[l]) for l in self.style_weights}
+
+  def _features(self, images):
+    return self.model(vgg.preprocess(images), training=False)
+
+  def losses(self, position):
+    """All loss terms (see losses.total_loss) for flat positions [B, D]."""
+    images = tf.reshape(position, (-1,) + self.shape)
+    return losses_lib.total_loss(
+        self._features(images), self.content_targets, self.style_targets,
+        self.content_weights, self.style_weights,
+        self.settings.alpha, self.settings.beta)
+
+  @tf.function
+  def value_and_gradients(self, position):
+    with tf.GradientTape() as tape:
+      tape.watch(position)
+      total = self.losses(position)["total"]
+    # Batch members are independent, so the gradient of the batch sum is each
+    # member's own gradient.
+    return total, tape.gradient(total, position)
+
+  @tf.function
+  def loss_terms(self, position):
+    return self.losses(position)
+
+
+def _lbfgs(problem, max_iterations, initial_position=None, previous=None):
+  # Zero tolerances: stop only when the gradient or the step is exactly zero, or the
+  # line search fails. The loss of this problem spans many orders of magnitude
+  # (1e1 to 1e12 depending on alpha, beta and size), so any fixed tolerance would
+  # stop some runs early and not others.
+  return tfp.optimizer.lbfgs_minimize(
+      problem.value_and_gradients,
+      initial_position=initial_position,
+      previous_optimizer_results=previous,
+      num_correction_pairs=problem.settings.num_correction_pairs,
+      tolerance=0.0, x_tolerance=0.0, f_relative_tolerance=0.0,
+      max_iterations=max_iterations)
+
+
+def stylize(problem, init_image, report_every=50):
+  """Run L-BFGS from `init_image`; yield an Iterate at iteration 0 and then every
+  `report_every` iterations, and at the end (num_steps, or earlier if it stopped)."""
+  settings = problem.settings
+  start = time.perf_counter()
+  position = tf.constant(init_image.reshape(1, -1), tf.float32)
+
+  start_fn = tf.function(lambda x: _lbfgs(problem, 0, initial_position=x))
+  continue_fn = tf.function(lambda state, n: _lbfgs(problem, n, previous=state))
+
+  state = start_fn(position)
+  while True:
+    iterate = _iterate(problem, state, settings.num_steps, start)
+    yield iterate
+    if iterate.finished:
+      return
+    target = min(iterate.iteration + report_every, settings.num_steps)
+    state = continue_fn(state, tf.constant(target, tf.int32))
+
+
+def _iterate(problem, state, num_steps, start):
+  terms = problem.loss_terms(state.position)
+  scalar = lambda t: float(np.asarray(t).reshape(-1)[0])
+  return Iterate(
+      iteration=int(state.num_iterations),
+      num_steps=num_steps,
+      evaluations=int(state.num_objective_evaluations),
+      losses={
+          "total": scalar(terms["total"]),
+          "content": scalar(terms["content"]),
+          "style": scalar(terms["style"]),
+          "content_layers": {l: scalar(v) for l, v in terms["content_layers"].items()},
+          "style_layers": {l: scalar(v) for l, v in terms["style_layers"].items()},
+      },
+      image=state.position.numpy().reshape(problem.shape),
+      elapsed=time.perf_counter() - start,
+      converged=bool(np.all(state.converged)),
+      failed=bool(np.all(state.failed)),
+  )

@@ -1,0 +1,32 @@
+"""nst: Gatys et al. (CVPR 2016) neural style transfer in TensorFlow 2."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="nst",
+    version="0.1.0",
+    description="Faithful TensorFlow 2 reimplementation of Gatys, Ecker & Bethge, "
+    "Image Style Transfer Using Convolutional Neural Networks (CVPR 2016)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["nst", "nst.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "tensorflow-probability>=0.24,<0.26",
+        "tf-keras>=2.16,<2.22",  # tensorflow-probability refuses to import without it
+        "numpy",
+        "imageio>=2.28",
+        "pillow",  # antialiased resizing; already a dependency of imageio
+        "absl-py",
+        "h5py",  # reads the Keras weight file; already a dependency of keras
+        "scikit-image",  # only for its bundled sample photographs (the offline demo)
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={
+        "console_scripts": [
+            "nst=nst.cli:run_main",
+            "nst-fetch-weights=nst.fetch_weights:run_main",
+        ],
+    },
+)
