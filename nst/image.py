@@ -23,7 +23,7 @@ def load_image(path, flag="image"):
   if os.path.isdir(path):
     raise UserError(f"{flag}: {path!r} is a directory; give an image file")
   try:
-    image = np.asarray(iio.imread(path, index=0))
+    image = np.asarray(iio.imread(path, index=0, plugin="pillow"))
   except Exception as e:  # pylint: disable=broad-except  (imageio raises many kinds)
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise UserError(f"{flag}: cannot read {path!r} as an image ({reason}); "

@@ -108,39 +108,43 @@ class Problem:
   def loss_terms(self, position):
     return self.losses(position)
 
+  def lbfgs(self, max_iterations, initial_position=None, previous=None):
+    """tfp's L-BFGS from a position, or continued from a previous state (which keeps
+    the correction-pair history), up to `max_iterations` iterations in total."""
+    # Zero tolerances: stop only when the step is exactly zero or the line search
+    # finds no decrease. The loss of this problem spans many orders of magnitude
+    # (1e1 to 1e12 with alpha, beta and image size), so any fixed tolerance would
+    # stop some runs early and not others.
+    return tfp.optimizer.lbfgs_minimize(
+        self.value_and_gradients,
+        initial_position=initial_position,
+        previous_optimizer_results=previous,
+        num_correction_pairs=self.settings.num_correction_pairs,
+        tolerance=0.0, x_tolerance=0.0, f_relative_tolerance=0.0,
+        max_iterations=max_iterations)
 
-def _lbfgs(problem, max_iterations, initial_position=None, previous=None):
-  # Zero tolerances: stop only when the gradient or the step is exactly zero, or the
-  # line search fails. The loss of this problem spans many orders of magnitude
-  # (1e1 to 1e12 depending on alpha, beta and size), so any fixed tolerance would
-  # stop some runs early and not others.
-  return tfp.optimizer.lbfgs_minimize(
-      problem.value_and_gradients,
-      initial_position=initial_position,
-      previous_optimizer_results=previous,
-      num_correction_pairs=problem.settings.num_correction_pairs,
-      tolerance=0.0, x_tolerance=0.0, f_relative_tolerance=0.0,
-      max_iterations=max_iterations)
+  @tf.function
+  def start(self, position):
+    return self.lbfgs(0, initial_position=position)
+
+  @tf.function
+  def resume(self, state, max_iterations):
+    return self.lbfgs(max_iterations, previous=state)
 
 
 def stylize(problem, init_image, report_every=50):
-  """Run L-BFGS from `init_image`; yield an Iterate at iteration 0 and then every
+  """Run L-BFGS from `init_image`; yield an Iterate at iteration 0, then every
   `report_every` iterations, and at the end (num_steps, or earlier if it stopped)."""
-  settings = problem.settings
+  num_steps = problem.settings.num_steps
   start = time.perf_counter()
-  position = tf.constant(init_image.reshape(1, -1), tf.float32)
-
-  start_fn = tf.function(lambda x: _lbfgs(problem, 0, initial_position=x))
-  continue_fn = tf.function(lambda state, n: _lbfgs(problem, n, previous=state))
-
-  state = start_fn(position)
+  state = problem.start(tf.constant(init_image.reshape(1, -1), tf.float32))
   while True:
-    iterate = _iterate(problem, state, settings.num_steps, start)
+    iterate = _iterate(problem, state, num_steps, start)
     yield iterate
     if iterate.finished:
       return
-    target = min(iterate.iteration + report_every, settings.num_steps)
-    state = continue_fn(state, tf.constant(target, tf.int32))
+    target = min(iterate.iteration + report_every, num_steps)
+    state = problem.resume(state, tf.constant(target, tf.int32))
 
 
 def _iterate(problem, state, num_steps, start):

