@@ -164,16 +164,36 @@ def progress_line(it):
           f"elapsed {_duration(it.elapsed)}  eta {_duration(it.eta)}")
 
 
-def run(prepared):
-  # Imported here so that bad input is reported before TensorFlow loads (seconds).
-  from nst import optimize  # pylint: disable=g-import-not-at-top
+def _import_engine():
+  """Import TensorFlow and the engine; return (optimize module, device in words).
 
+  Imported only after the input checks, so that bad input is reported in a fraction of
+  a second. TensorFlow 2.21 writes C++ log lines to stderr while it loads and probes
+  for CUDA that TF_CPP_MIN_LOG_LEVEL does not silence; they are hidden here, and the
+  device actually used is named instead.
+  """
+  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from nst import optimize  # pylint: disable=g-import-not-at-top
+    gpus = tf.config.list_physical_devices("GPU")
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+  device = f"GPU ({len(gpus)} found, using {gpus[0].name})" if gpus else "CPU"
+  return optimize, device
+
+
+def run(prepared):
+  optimize, device = _import_engine()
   settings = prepared["settings"]
   content, style = prepared["content"], prepared["style"]
   height, width = content.shape[:2]
   print(f"nst: {prepared['content_path']} in the style of {prepared['style_path']}, "
         f"{width}x{height} px, {settings.num_steps} L-BFGS iterations, "
-        f"alpha={settings.alpha:g} beta={settings.beta:g}", flush=True)
+        f"alpha={settings.alpha:g} beta={settings.beta:g}, on {device}", flush=True)
   problem = optimize.Problem(content, style, settings, prepared["weights_path"])
   x0 = optimize.initial_image(prepared["init"], content, style, settings.seed)
   every = _SAVE_PER_STEP.value if _SAVE_PER_STEP.value > 0 else _REPORT_EVERY.value
