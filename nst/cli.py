@@ -137,6 +137,9 @@ def prepare():
   style = image_lib.resize(image_lib.load_image(style_path, "--style_image"), shape)
   init = settings.init
   if init not in config.INIT_CHOICES:
+    if not os.path.exists(init):
+      raise UserError(f"--init: {init!r} is neither one of "
+                      f"{'|'.join(config.INIT_CHOICES)} nor an image file; check it")
     init = image_lib.resize(image_lib.load_image(init, "--init"), shape)
 
   image_lib.check_output_path(_OUTPUT.value)
@@ -226,7 +229,11 @@ def main(argv):
     prepared = prepare()
   except UserError as e:
     _fail(str(e))
-  run(prepared)
+  try:
+    run(prepared)
+  except KeyboardInterrupt:
+    print(f"\nnst: interrupted; {_OUTPUT.value} was not written", file=sys.stderr)
+    sys.exit(130)  # the shell's code for SIGINT
 
 
 def _fail(message):
