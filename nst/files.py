@@ -43,3 +43,13 @@ def ensure_writable_dir(directory, flag):
   except OSError as e:
     raise UserError(f"{flag}: cannot write to directory {directory!r} "
                     f"({e.strerror or e}); choose a writable location") from None
+
+
+def write_json(path, obj):
+  """Write `obj` as indented JSON, atomically."""
+  import json  # pylint: disable=g-import-not-at-top
+  with atomic_path(path) as tmp:
+    with open(tmp, "w", encoding="utf-8") as f:
+      json.dump(obj, f, indent=2, sort_keys=True)
+      f.write("\n")
+  return path

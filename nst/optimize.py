@@ -123,8 +123,9 @@ class Problem:
         tolerance=0.0, x_tolerance=0.0, f_relative_tolerance=0.0,
         max_iterations=max_iterations)
 
-  @tf.function
   def start(self, position):
+    # Eager on purpose: with zero iterations the while loop's body never runs, so
+    # this is one (compiled) evaluation, without tracing the whole L-BFGS loop twice.
     return self.lbfgs(0, initial_position=position)
 
   @tf.function

@@ -1,0 +1,92 @@
+"""Flags and the main routine that every figure script shares."""
+
+import logging
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+
+from nst import figures
+from nst import weights as weights_lib
+from nst.errors import UserError
+
+QUICK_IMAGE_SIZE = 48   # what CI runs: small enough for seconds per cell
+QUICK_NUM_STEPS = 20
+FULL_IMAGE_SIZE = 512   # the paper's
+FULL_NUM_STEPS = 1000
+
+CONTENT = "content/tubingen.jpg"
+STYLES = {
+    "shipwreck": "style/shipwreck.jpg",
+    "starry_night": "style/starry_night.jpg",
+    "scream": "style/scream.jpg",
+    "femme_nue_assise": "style/femme_nue_assise.jpg",
+    "composition_vii": "style/composition_vii.jpg",
+}
+
+OUTPUT_DIR = flags.DEFINE_string("output_dir", None,
+                                 "Where the images, records and sheet go. "
+                                 "Default: out/<figure>.")
+IMAGES_DIR = flags.DEFINE_string(
+    "images_dir", None,
+    f"Folder with content/ and style/ reference images. Default: "
+    f"${figures.IMAGES_DIR_ENV}.")
+IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", None,
+    f"Longest side in px. Default: {FULL_IMAGE_SIZE}, or {QUICK_IMAGE_SIZE} "
+    "with --quick.")
+NUM_STEPS = flags.DEFINE_integer(
+    "num_steps", None,
+    f"L-BFGS iterations per cell. Default: {FULL_NUM_STEPS}, or {QUICK_NUM_STEPS} "
+    "with --quick.")
+QUICK = flags.DEFINE_bool("quick", False, "Small images and few iterations (CI).")
+OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Run every cell again, even those already done.")
+SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise inits.")
+VGG_WEIGHTS = flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 weights.")
+
+
+def image_size():
+  if IMAGE_SIZE.value is not None:
+    return IMAGE_SIZE.value
+  return QUICK_IMAGE_SIZE if QUICK.value else FULL_IMAGE_SIZE
+
+
+def num_steps():
+  if NUM_STEPS.value is not None:
+    return NUM_STEPS.value
+  return QUICK_NUM_STEPS if QUICK.value else FULL_NUM_STEPS
+
+
+def run(name, build):
+  """Run figure `name`: `build(images_dir)` -> (cells, layout dict for write_figure)."""
+  start = time.perf_counter()
+  try:
+    folder = figures.images_dir(IMAGES_DIR.value)
+    if image_size() < 16 or num_steps() < 1:
+      raise UserError("--image_size must be >= 16 and --num_steps >= 1")
+    weights_path = weights_lib.resolve(VGG_WEIGHTS.value)
+    cells, layout = build(folder)
+  except UserError as e:
+    print(f"{name}: error: {e}", file=sys.stderr)
+    sys.exit(UserError.exit_code)
+  output_dir = OUTPUT_DIR.value or os.path.join("out", name)
+  records = figures.run_cells(cells, output_dir, weights_path, OVERWRITE.value)
+  extra = dict(layout.pop("extra", {}), image_size=image_size(),
+               num_steps=num_steps(), images_dir=os.path.abspath(folder))
+  sheet, record = figures.write_figure(
+      name, records, output_dir, extra=extra,
+      wall_seconds=time.perf_counter() - start, **layout)
+  print(f"{name}: wrote {os.path.abspath(sheet)} and {os.path.abspath(record)}")
+
+
+def main(run_figure):
+  # Each cell is a new problem, so TensorFlow's "retracing" warnings are expected.
+  logging.getLogger("tensorflow").setLevel(logging.ERROR)
+  app.run(lambda argv: run_figure())

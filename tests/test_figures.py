@@ -1,0 +1,83 @@
+"""Figure replication: the scripts in quick mode, and Figure 1's properties."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import psnr
+from nst import figures
+from nst import image
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts")
+sys.path.insert(0, SCRIPTS)
+
+import figure1  # pylint: disable=g-import-not-at-top,wrong-import-position
+import figure_common  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def script(name, *args):
+  return subprocess.run([sys.executable, os.path.join(SCRIPTS, name), *args],
+                        capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.mark.parametrize("name,cells", [("figure1", 10), ("figure3", 10),
+                                        ("figure4", 20)])
+def test_quick_mode_writes_sheet_and_json(tmp_path, images_dir, weights_path, name,
+                                          cells):
+  result = script(f"{name}.py", "--quick", f"--images_dir={images_dir}",
+                  f"--output_dir={tmp_path}", "--num_steps=3")
+  assert result.returncode == 0, result.stderr[-2000:]
+  sheet = image.load_image(str(tmp_path / f"{name}.png"))
+  assert sheet.shape[0] > 200 and sheet.shape[1] > 500
+  record = json.loads((tmp_path / f"{name}.json").read_text())
+  assert len(record["cells"]) == cells
+  assert record["image_size"] == figure_common.QUICK_IMAGE_SIZE
+  for cell in record["cells"]:
+    assert (tmp_path / cell["image"]).is_file()
+    assert cell["iterations"] == 3 and cell["losses"]["total"] < cell["init_losses"]["total"]
+    assert set(cell["losses"]["style_layers"]) | set(cell["losses"]["content_layers"])
+  assert record["wall_seconds"] > 0
+  if name == "figure1":  # a second run resumes: every cell is kept, none rerun
+    again = script(f"{name}.py", "--quick", f"--images_dir={images_dir}",
+                   f"--output_dir={tmp_path}", "--num_steps=3")
+    assert again.returncode == 0 and again.stdout.count("done before, kept") == cells
+
+
+def test_missing_images_dir_is_a_clear_error(tmp_path, monkeypatch):
+  monkeypatch.delenv(figures.IMAGES_DIR_ENV, raising=False)
+  result = script("figure1.py", "--quick", f"--output_dir={tmp_path}")
+  assert result.returncode == 2
+  assert "--images_dir" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_figure1_properties(tmp_path, images_dir, weights_path):
+  """Paper, Fig. 1: content reconstructions get less exact with depth; style
+  reconstructions match the painting's statistics, not the photograph's layout."""
+  content, style = figures.load_pair(images_dir, figure_common.CONTENT,
+                                     figure_common.STYLES["starry_night"], 64)
+  cells = figure1.cells(content, style, figure1.CONTENT_LAYER_SETS["relu"],
+                        num_steps=NUM_STEPS, seed=0)
+  records = figures.run_cells(cells, str(tmp_path), weights_path, log=lambda m: None)
+  results = {r["name"]: image.load_image(str(tmp_path / r["image"])) for r in records}
+  by_name = {r["name"]: r for r in records}
+
+  errors = [np.sqrt(np.mean((results[f"content_{l}"] - content) ** 2))
+            for l in figure1.CONTENT_LAYER_SETS["relu"]]
+  assert errors == sorted(errors), errors
+  assert psnr(results["content_relu1_1"], content) >= 20
+
+  for layer in figure1.STYLE_LAYERS:
+    r = by_name[f"style_{layer}"]
+    ratio = r["init_losses"]["style"] / r["losses"]["style"]
+    assert ratio >= 100, (layer, ratio)
+    # Layout lost: far from the photograph, and its mean colour near the painting's.
+    result = results[f"style_{layer}"]
+    assert psnr(result, content) < 15
+    assert np.abs(result.mean(axis=(0, 1)) - style.mean(axis=(0, 1))).max() < 20
+
+
+NUM_STEPS = 300
