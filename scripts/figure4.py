@@ -39,7 +39,6 @@ def build(folder):
       settings.validate()
       cells.append(figures.Cell(
           f"{subset[-1]}_ratio_{ratio:g}", row, col, settings, content, style,
-          caption=f"{ratio:g}",
           sources={"content": common.CONTENT, "style": style_name}))
   layout = dict(
       sources={(0, 0): (content, "photograph"), (1, 0): (style, "painting")},

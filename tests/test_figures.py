@@ -67,12 +67,17 @@ def test_figure1_properties(tmp_path, images_dir, weights_path):
 
   errors = [np.sqrt(np.mean((results[f"content_{l}"] - content) ** 2))
             for l in figure1.CONTENT_LAYER_SETS["relu"]]
+  print("figure1 content RMS errors", [round(float(e), 2) for e in errors])
   assert errors == sorted(errors), errors
   assert psnr(results["content_relu1_1"], content) >= 20
 
   for layer in figure1.STYLE_LAYERS:
     r = by_name[f"style_{layer}"]
     ratio = r["init_losses"]["style"] / r["losses"]["style"]
+    print("figure1 style", layer, "ratio", round(ratio, 1), "psnr",
+          round(float(psnr(results[f"style_{layer}"], content)), 2), "mean colour gap",
+          np.abs(results[f"style_{layer}"].mean(axis=(0, 1))
+                 - style.mean(axis=(0, 1))).round(1).tolist())
     assert ratio >= 100, (layer, ratio)
     # Layout lost: far from the photograph, and its mean colour near the painting's.
     result = results[f"style_{layer}"]
