@@ -129,12 +129,9 @@ def prepare():
 
   content_path = _CONTENT_IMAGE.value or _sample(SAMPLE_CONTENT)
   style_path = _STYLE_IMAGE.value or _sample(SAMPLE_STYLE)
-  content = image_lib.load_image(content_path, "--content_image")
-  shape = image_lib.scaled_shape(content.shape, _IMAGE_SIZE.value)
+  content, style = image_lib.load_pair(content_path, style_path, _IMAGE_SIZE.value)
+  shape = content.shape[:2]
   settings.check_image_shape(shape)
-  content = image_lib.resize(content, shape)
-  # As in the original: the artwork takes the photograph's exact size.
-  style = image_lib.resize(image_lib.load_image(style_path, "--style_image"), shape)
   init = settings.init
   if init not in config.INIT_CHOICES:
     if not os.path.exists(init):

@@ -44,12 +44,13 @@ def images_dir(flag_value):
 
 def load_pair(folder, content_name, style_name, image_size):
   """Photograph at `image_size` (longest side) and artwork rescaled to its size."""
-  content = image_lib.load_image(os.path.join(folder, content_name), "--images_dir")
-  content = image_lib.resize(content, image_lib.scaled_shape(content.shape, image_size))
-  return content, load_style(folder, style_name, content.shape)
+  return image_lib.load_pair(os.path.join(folder, content_name),
+                             os.path.join(folder, style_name), image_size,
+                             "--images_dir", "--images_dir")
 
 
 def load_style(folder, style_name, shape):
+  """Another artwork for the same photograph, rescaled to its `shape`."""
   style = image_lib.load_image(os.path.join(folder, style_name), "--images_dir")
   return image_lib.resize(style, shape[:2])
 

@@ -73,6 +73,16 @@ def resize(image, shape):
   return np.clip(np.stack([np.asarray(c) for c in channels], axis=-1), 0, 255)
 
 
+def load_pair(content_path, style_path, image_size, content_flag="--content_image",
+              style_flag="--style_image"):
+  """The photograph at `image_size` (longest side; 0 keeps its size) and the artwork
+  rescaled to exactly the photograph's size, as the original reimplementation did."""
+  content = load_image(content_path, content_flag)
+  content = resize(content, scaled_shape(content.shape, image_size))
+  style = resize(load_image(style_path, style_flag), content.shape[:2])
+  return content, style
+
+
 def to_uint8(image):
   return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
