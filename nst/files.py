@@ -22,11 +22,18 @@ def atomic_path(path):
   os.close(fd)
   try:
     yield tmp
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
     os.replace(tmp, path)
   except BaseException:
     with contextlib.suppress(OSError):
       os.remove(tmp)
     raise
+
+
+def _umask():
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
 
 
 def ensure_writable_dir(directory, flag):

@@ -11,6 +11,8 @@ its flags (layer names included) and fail on bad input in a fraction of a second
 
 import os
 
+from nst.errors import UserError
+
 # Input convention of the Keras/Caffe VGG weights: BGR channel order, mean pixel
 # subtracted (in BGR order), values in 0-255.
 MEAN_PIXEL_BGR = (103.939, 116.779, 123.68)
@@ -55,7 +57,6 @@ def min_image_side(layers):
 
 def check_layers(layers, flag):
   """Raise UserError naming `flag` if any name in `layers` is not a VGG19 layer."""
-  from nst.errors import UserError
   for layer in layers:
     if layer not in LAYER_NAMES:
       raise UserError(f"unknown layer {layer!r} in {flag}; valid layers are: "

@@ -58,6 +58,9 @@ def test_png_written_by_extension_is_exact_and_clipped(tmp_path):
   values = np.array([[[-20.0, 0.4, 254.6], [300.0, 128.0, 7.0]]], np.float32)
   path = image.save_image(str(tmp_path / "x.png"), values)
   assert open(path, "rb").read(4) == b"\x89PNG"
+  umask = os.umask(0)
+  os.umask(umask)
+  assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
   np.testing.assert_array_equal(image.load_image(path), [[[0, 0, 255], [255, 128, 7]]])
 
 
