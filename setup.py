@@ -21,8 +21,9 @@ setup(
         "absl-py",
         "h5py",  # reads the Keras weight file; already a dependency of keras
         "scikit-image",  # only for its bundled sample photographs (the offline demo)
+        "tqdm",  # the progress bar on a terminal
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "hypothesis"]},
     entry_points={
         "console_scripts": [
             "nst=nst.cli:run_main",

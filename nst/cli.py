@@ -5,9 +5,10 @@ cat (CC0) in the style of an immunohistochemistry micrograph (no known copyright
 restrictions), so a fresh install can be tried offline.
 """
 
+import math
 import os
+import signal
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
 
@@ -17,6 +18,10 @@ from absl import flags
 
 from nst import config
 from nst import image as image_lib
+from nst import memory
+from nst import plot as plot_lib
+from nst import records
+from nst import vgg
 from nst import weights as weights_lib
 from nst.errors import UserError
 from nst.files import ensure_writable_dir
@@ -78,6 +83,13 @@ _VGG_WEIGHTS = flags.DEFINE_string(
     "vgg_weights", None,
     f"Path of {weights_lib.FILENAME}. Default: vgg/ (or $NST_VGG_DIR), then "
     "Keras's cache.")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Replace an existing --output (and its record and plot).")
+_RESUME = flags.DEFINE_bool(
+    "resume", False,
+    "Continue an interrupted run from the checkpoint beside --output (same flags).")
+_PLOT = flags.DEFINE_bool(
+    "plot", True, "Write a loss-curve plot (<output name>_loss.png) beside --output.")
 _REPORT_EVERY = flags.DEFINE_integer(
     "report_every", config.REPORT_EVERY,
     "Iterations between progress lines (--save_per_step sets it when given).")
@@ -129,9 +141,14 @@ def prepare():
 
   content_path = _CONTENT_IMAGE.value or _sample(SAMPLE_CONTENT)
   style_path = _STYLE_IMAGE.value or _sample(SAMPLE_STYLE)
-  content, style = image_lib.load_pair(content_path, style_path, _IMAGE_SIZE.value)
+  def check_shape(shape):
+    settings.check_image_shape(shape)
+    _check_memory(settings, shape)
+
+  content, style = image_lib.load_pair(
+      content_path, style_path, _IMAGE_SIZE.value, check_shape=check_shape,
+      min_side=vgg.min_image_side(settings.layers()))
   shape = content.shape[:2]
-  settings.check_image_shape(shape)
   init = settings.init
   if init not in config.INIT_CHOICES:
     if not os.path.exists(init):
@@ -145,9 +162,29 @@ def prepare():
     step_dir = _STEP_DIR.value or os.path.splitext(_OUTPUT.value)[0] + "_steps"
     ensure_writable_dir(step_dir, "--step_dir")
   weights_path = weights_lib.resolve(_VGG_WEIGHTS.value)
+  _check_existing_outputs(_OUTPUT.value)
   return dict(settings=settings, content=content, style=style, init=init,
               content_path=content_path, style_path=style_path,
               weights_path=weights_path, step_dir=step_dir)
+
+
+def _check_existing_outputs(output):
+  """Never overwrite a result by accident; a checkpoint means --resume is wanted."""
+  out = records.paths(output)
+  if _RESUME.value:
+    if not os.path.isfile(out["checkpoint"]):
+      raise UserError(f"--resume: no checkpoint {out['checkpoint']!r} (one is written "
+                      "when a run is interrupted); run without --resume")
+    return
+  if _OVERWRITE.value:
+    return
+  if os.path.exists(out["checkpoint"]):
+    raise UserError(f"--output: an interrupted run left {out['checkpoint']!r}; add "
+                    "--resume to finish it, or --overwrite to start again")
+  for kind in ("image", "record", "plot"):
+    if os.path.exists(out[kind]):
+      raise UserError(f"--output: {out[kind]!r} exists; pass --overwrite to replace "
+                      "it, or choose another --output")
 
 
 def _duration(seconds):
@@ -186,36 +223,197 @@ def _import_engine():
   return optimize, device
 
 
+class Terminated(BaseException):
+  """Raised from the SIGTERM handler, so a run killed politely saves its work."""
+
+
+def _raise_terminated(signum, frame):
+  del signum, frame
+  raise Terminated()
+
+
+EXIT_NON_FINITE = 3
+EXIT_SIGINT = 130   # the shell's codes for a process ended by SIGINT / SIGTERM
+EXIT_SIGTERM = 143
+CHECKPOINT_EVERY = 10  # iterations per compiled chunk: what an interrupt can lose
+
+
+def _check_memory(settings, shape):
+  """Refuse, before any work, a size whose estimated peak memory this machine lacks.
+
+  This is host memory, what a CPU run needs; on a GPU, TensorFlow's allocator reports
+  running out of GPU memory itself.
+  """
+  available = memory.available_bytes()
+  needed = memory.estimate_bytes(shape, settings.layers(), settings.num_correction_pairs)
+  if available is not None and needed > available:
+    side = memory.largest_fitting_side(shape, settings.layers(),
+                                       settings.num_correction_pairs, available)
+    raise UserError(
+        f"--image_size: a {shape[1]}x{shape[0]} px run needs about {needed / 2**30:.1f} "
+        f"GiB but {available / 2**30:.1f} GiB is available; the largest that fits is "
+        f"--image_size={side}")
+
+
+def _record_flags():
+  return {f.name: f.value for f in flags.FLAGS.get_flags_for_module(__name__)}
+
+
+def _reproducing_argv(values):
+  """Flags that rebuild this run: every nst flag that has a value."""
+  argv = []
+  for name, value in sorted(values.items()):
+    if value is None or name in ("output", "overwrite", "resume"):
+      continue
+    if isinstance(value, bool):
+      argv.append(f"--{name}" if value else f"--no{name}")
+    elif isinstance(value, list):
+      argv.append(f"--{name}={','.join(str(v) for v in value)}")
+    else:
+      argv.append(f"--{name}={value!r}" if isinstance(value, float) else
+                  f"--{name}={value}")
+  return argv
+
+
+class _Progress:
+  """A tqdm bar on a terminal; one plain line per report otherwise (logs, CI)."""
+
+  def __init__(self, num_steps, start_iteration, report_every):
+    self.report_every = report_every
+    self.bar = None
+    if sys.stdout.isatty():
+      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+      self.bar = tqdm(total=num_steps, initial=start_iteration, unit="it",
+                      dynamic_ncols=True)
+
+  def show(self, it):
+    if self.bar is not None:
+      self.bar.update(it.iteration - self.bar.n)
+      self.bar.set_postfix_str(
+          f"evals {it.evaluations} content {it.losses['content']:.3e} "
+          f"style {it.losses['style']:.3e} total {it.losses['total']:.3e}")
+    elif it.iteration % self.report_every == 0 or it.finished:
+      print(progress_line(it), flush=True)
+
+  def close(self):
+    if self.bar is not None:
+      self.bar.close()
+
+
 def run(prepared):
+  """Optimise, show progress and write every output; return the exit code."""
   optimize, device = _import_engine()
   settings = prepared["settings"]
   content, style = prepared["content"], prepared["style"]
-  height, width = content.shape[:2]
+  shape = content.shape[:2]
+  out = records.paths(_OUTPUT.value)
+  meta = {"settings": records.settings_dict(settings), "shape": list(shape),
+          "content_image": prepared["content_path"],
+          "style_image": prepared["style_path"]}
+  meta["settings"].pop("num_steps")  # a resumed run may be given more steps
+  state, elapsed, history = None, 0.0, []
+  if _RESUME.value:
+    arrays, saved = records.load_checkpoint(out["checkpoint"], meta)
+    state = optimize.state_from_arrays(arrays)
+    elapsed, history = saved["elapsed"], saved["history"]
+
+  height, width = shape
   print(f"nst: {prepared['content_path']} in the style of {prepared['style_path']}, "
         f"{width}x{height} px, {settings.num_steps} L-BFGS iterations, "
         f"alpha={settings.alpha:g} beta={settings.beta:g}, on {device}", flush=True)
   problem = optimize.Problem(content, style, settings, prepared["weights_path"])
-  x0 = optimize.initial_image(prepared["init"], content, style, settings.seed)
-  every = _SAVE_PER_STEP.value if _SAVE_PER_STEP.value > 0 else _REPORT_EVERY.value
-  final = None
-  for it in optimize.stylize(problem, x0, report_every=every):
-    print(progress_line(it), flush=True)
-    if prepared["step_dir"] and it.iteration > 0 and not it.finished:
-      image_lib.save_image(
-          os.path.join(prepared["step_dir"], f"step_{it.iteration:05d}.png"), it.image)
-    final = it
-  if final.converged:
-    print(f"nst: converged after {final.iteration} iterations (zero gradient or step)")
-  elif final.failed and final.iteration < final.num_steps:
-    print(f"nst: stopped after {final.iteration} iterations: the line search found no "
+  x0 = None if state is not None else optimize.initial_image(
+      prepared["init"], content, style, settings.seed)
+  save_every = _SAVE_PER_STEP.value
+  report_every = save_every if save_every > 0 else _REPORT_EVERY.value
+  chunk = math.gcd(report_every, save_every if save_every > 0 else 0, CHECKPOINT_EVERY)
+
+  progress = _Progress(settings.num_steps, history[-1]["iteration"] if history else 0,
+                       report_every)
+  last, stopped, exit_code = None, None, 0
+  signal.signal(signal.SIGTERM, _raise_terminated)
+  try:
+    for it in optimize.stylize(problem, x0, report_every=chunk, state=state,
+                               elapsed=elapsed):
+      if not it.finite:
+        stopped, exit_code = "non_finite", EXIT_NON_FINITE
+        break
+      last = it
+      if not history or history[-1]["iteration"] != it.iteration:
+        history.append(records.history_entry(it))
+      progress.show(it)
+      if (prepared["step_dir"] and 0 < it.iteration and not it.finished
+          and it.iteration % save_every == 0):
+        image_lib.save_image(os.path.join(prepared["step_dir"],
+                                          f"step_{it.iteration:05d}.png"), it.image)
+  except KeyboardInterrupt:
+    stopped, exit_code = "interrupted", EXIT_SIGINT
+  except Terminated:
+    stopped, exit_code = "interrupted", EXIT_SIGTERM
+  finally:
+    progress.close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+  if last is None or (stopped == "non_finite" and last.iteration == 0):
+    reason = ("the loss or its gradient is not finite at the start"
+              if stopped == "non_finite" else "interrupted before the first step")
+    print(f"nst: {reason}; nothing was written" + _NON_FINITE_HINT * (
+        stopped == "non_finite"), file=sys.stderr)
+    return exit_code or 1
+  if stopped is None:
+    stopped = ("num_steps" if last.iteration >= last.num_steps else
+               "converged" if last.converged else "line_search")
+  partial = stopped in ("interrupted", "non_finite")
+
+  image_lib.save_image(out["image"], last.image)
+  values = _record_flags()
+  result = dict(iterations=last.iteration, evaluations=last.evaluations,
+                seconds=round(last.elapsed, 3), losses=last.losses, stopped=stopped,
+                partial=partial, image=os.path.abspath(out["image"]))
+  if _PLOT.value:
+    plot = plot_lib.loss_curves(history, settings.alpha, settings.beta,
+                                title=os.path.basename(out["image"]))
+    result["plot"] = os.path.abspath(image_lib.save_image(out["plot"], plot))
+  records.write_record(out["record"], records.make_record(
+      argv=_reproducing_argv(values), flags=values, settings=settings,
+      images={"content": prepared["content_path"], "style": prepared["style_path"]},
+      shape=shape, weights={"path": str(prepared["weights_path"]),
+                            "md5": weights_lib.MD5},
+      device=device, history=history, result=result))
+
+  if stopped == "interrupted":
+    records.save_checkpoint(out["checkpoint"], optimize.state_to_arrays(last.state),
+                            dict(meta, elapsed=last.elapsed, history=history))
+    print(f"\nnst: interrupted at step {last.iteration}/{last.num_steps}; partial image "
+          f"{os.path.abspath(out['image'])}, checkpoint "
+          f"{os.path.abspath(out['checkpoint'])}; add --resume to the same command to "
+          "finish it", file=sys.stderr)
+    return exit_code
+  if stopped == "non_finite":
+    print(f"nst: stopped at step {last.iteration + 1}: the loss or its gradient is not "
+          f"finite; kept the last finite image (step {last.iteration}) in "
+          f"{os.path.abspath(out['image'])}" + _NON_FINITE_HINT, file=sys.stderr)
+    return exit_code
+  if os.path.exists(out["checkpoint"]):
+    os.remove(out["checkpoint"])  # the run it belonged to is complete
+  if stopped == "converged":
+    print(f"nst: converged after {last.iteration} iterations (zero gradient or step)")
+  elif stopped == "line_search":
+    print(f"nst: stopped after {last.iteration} iterations: the line search found no "
           "further decrease")
-  image_lib.save_image(_OUTPUT.value, final.image)
   per_layer = ", ".join(f"{layer} {value:.4e}" for layer, value in
-                        {**final.losses["content_layers"],
-                         **final.losses["style_layers"]}.items())
+                        {**last.losses["content_layers"],
+                         **last.losses["style_layers"]}.items())
   print(f"nst: per-layer losses: {per_layer}")
-  print(f"nst: {final.iteration} iterations, {final.evaluations} evaluations in "
-        f"{final.elapsed:.1f} s; wrote {os.path.abspath(_OUTPUT.value)}", flush=True)
+  print(f"nst: {last.iteration} iterations, {last.evaluations} evaluations in "
+        f"{last.elapsed:.1f} s; wrote {os.path.abspath(out['image'])} and its record "
+        f"{os.path.abspath(out['record'])}", flush=True)
+  return 0
+
+
+_NON_FINITE_HINT = (". Likely causes: an alpha or beta so large the loss overflows "
+                    "float32 (try a smaller ratio), or a corrupt weights file (run "
+                    "nst-fetch-weights again)")
 
 
 def main(argv):
@@ -224,13 +422,10 @@ def main(argv):
           "(see --help)")
   try:
     prepared = prepare()
+    code = run(prepared)
   except UserError as e:
     _fail(str(e))
-  try:
-    run(prepared)
-  except KeyboardInterrupt:
-    print(f"\nnst: interrupted; {_OUTPUT.value} was not written", file=sys.stderr)
-    sys.exit(130)  # the shell's code for SIGINT
+  sys.exit(code)
 
 
 def _fail(message):

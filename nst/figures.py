@@ -10,6 +10,7 @@ import json
 import os
 
 from nst import config
+from nst import records
 from nst import image as image_lib
 from nst import sheet as sheet_lib
 from nst.errors import UserError
@@ -55,10 +56,6 @@ def load_style(folder, style_name, shape):
   return image_lib.resize(style, shape[:2])
 
 
-def _record_settings(settings):
-  return json.loads(json.dumps(dataclasses.asdict(settings)))
-
-
 def run_cells(cells, output_dir, weights_path, overwrite=False, log=print):
   """Run every cell whose result is missing or stale; return all their records.
 
@@ -73,7 +70,7 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print):
   for i, cell in enumerate(cells):
     png = os.path.join(output_dir, cell.name + ".png")
     record_path = os.path.join(output_dir, cell.name + ".json")
-    wanted = {"settings": _record_settings(cell.settings),
+    wanted = {"settings": records.settings_dict(cell.settings),
               "shape": list(cell.content.shape[:2])}
     if not overwrite and os.path.isfile(png) and os.path.isfile(record_path):
       with open(record_path, encoding="utf-8") as f:

@@ -25,6 +25,8 @@ def load_image(path, flag="image"):
   try:
     image = np.asarray(iio.imread(path, index=0, plugin="pillow"))
   except Exception as e:  # pylint: disable=broad-except  (imageio raises many kinds)
+    while e.__cause__ is not None or e.__context__ is not None:  # Pillow's own words
+      e = e.__cause__ or e.__context__
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise UserError(f"{flag}: cannot read {path!r} as an image ({reason}); "
                     "give a JPEG or PNG file") from None
@@ -74,13 +76,30 @@ def resize(image, shape):
 
 
 def load_pair(content_path, style_path, image_size, content_flag="--content_image",
-              style_flag="--style_image"):
+              style_flag="--style_image", check_shape=None, min_side=1):
   """The photograph at `image_size` (longest side; 0 keeps its size) and the artwork
-  rescaled to exactly the photograph's size, as the original reimplementation did."""
-  content = load_image(content_path, content_flag)
-  content = resize(content, scaled_shape(content.shape, image_size))
-  style = resize(load_image(style_path, style_flag), content.shape[:2])
-  return content, style
+  rescaled to exactly the photograph's size, as the original reimplementation did.
+
+  Files whose shortest side is under `min_side` px are refused: blown up, they would
+  carry no content or style. `check_shape(shape)`, if given, sees the target (H, W)
+  before any resizing, so a size too small or too large is refused before work.
+  """
+  content = check_min_side(load_image(content_path, content_flag), min_side,
+                           f"{content_flag}: {content_path!r}")
+  style = check_min_side(load_image(style_path, style_flag), min_side,
+                         f"{style_flag}: {style_path!r}")
+  shape = scaled_shape(content.shape, image_size)
+  if check_shape is not None:
+    check_shape(shape)
+  return resize(content, shape), resize(style, shape)
+
+
+def check_min_side(image, min_side, what):
+  if min(image.shape[:2]) < min_side:
+    raise UserError(f"{what} is {image.shape[1]}x{image.shape[0]} px; the layers used "
+                    f"need at least {min_side} px on its shortest side; give a larger "
+                    "image")
+  return image
 
 
 def to_uint8(image):

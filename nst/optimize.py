@@ -13,6 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tensorflow_probability.python.optimizer import lbfgs as tfp_lbfgs
 
 from nst import losses as losses_lib
 from nst import vgg
@@ -29,10 +30,16 @@ class Iterate:
   elapsed: float          # seconds since the optimisation started (tracing included)
   converged: bool         # gradient or step exactly zero: L-BFGS cannot improve further
   failed: bool            # the line search found no decrease (or a value was not finite)
+  state: object = None    # tfp's LBfgsOptimizerResults: what a checkpoint saves
+
+  @property
+  def finite(self):
+    return bool(np.isfinite(self.losses["total"]) and np.isfinite(self.image).all())
 
   @property
   def finished(self):
-    return self.iteration >= self.num_steps or self.converged or self.failed
+    return (self.iteration >= self.num_steps or self.converged or self.failed
+            or not self.finite)
 
   @property
   def eta(self):
@@ -133,12 +140,17 @@ class Problem:
     return self.lbfgs(max_iterations, previous=state)
 
 
-def stylize(problem, init_image, report_every=50):
-  """Run L-BFGS from `init_image`; yield an Iterate at iteration 0, then every
-  `report_every` iterations, and at the end (num_steps, or earlier if it stopped)."""
+def stylize(problem, init_image=None, report_every=50, state=None, elapsed=0.0):
+  """Run L-BFGS; yield an Iterate at the start, then every `report_every` iterations,
+  and at the end (num_steps, or earlier if it stopped or a value became non-finite).
+
+  Starts from `init_image`, or continues a saved `state` (see state_from_arrays) whose
+  run had already taken `elapsed` seconds.
+  """
   num_steps = problem.settings.num_steps
-  start = time.perf_counter()
-  state = problem.start(tf.constant(init_image.reshape(1, -1), tf.float32))
+  start = time.perf_counter() - elapsed
+  if state is None:
+    state = problem.start(tf.constant(init_image.reshape(1, -1), tf.float32))
   while True:
     iterate = _iterate(problem, state, num_steps, start)
     yield iterate
@@ -146,6 +158,17 @@ def stylize(problem, init_image, report_every=50):
       return
     target = min(iterate.iteration + report_every, num_steps)
     state = problem.resume(state, tf.constant(target, tf.int32))
+
+
+def state_to_arrays(state):
+  """tfp's L-BFGS state (position, gradient, history, counters) as numpy arrays."""
+  return {name: np.asarray(value) for name, value in state._asdict().items()}
+
+
+def state_from_arrays(arrays):
+  """The inverse of state_to_arrays: a state L-BFGS continues from exactly."""
+  results = tfp_lbfgs.LBfgsOptimizerResults
+  return results(**{name: tf.constant(arrays[name]) for name in results._fields})
 
 
 def _iterate(problem, state, num_steps, start):
@@ -166,4 +189,5 @@ def _iterate(problem, state, num_steps, start):
       elapsed=time.perf_counter() - start,
       converged=bool(np.all(state.converged)),
       failed=bool(np.all(state.failed)),
+      state=state,
   )

@@ -10,7 +10,7 @@ _BACKGROUND = (255, 255, 255)
 _INK = (0, 0, 0)
 
 
-def _font(size):
+def load_font(size):
   try:
     return ImageFont.load_default(size=size)  # scalable with FreeType (Pillow >= 10.1)
   except TypeError:
@@ -29,7 +29,7 @@ def contact_sheet(grid, row_labels=(), col_labels=(), captions=None, title=None,
   images = [im for row in grid for im in row if im is not None]
   cell_h = max(im.shape[0] for im in images)
   cell_w = max(im.shape[1] for im in images)
-  font = _font(font_size)
+  font = load_font(font_size)
   widest_caption = max((_text_width(font, t) for row in (captions or ()) for t in row
                         if t), default=0)
   scale = max(1.0, min_cell_width / cell_w, (widest_caption + _PAD) / cell_w)

@@ -2,8 +2,10 @@
 
 import os
 import re
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -80,6 +82,13 @@ BAD = [
     (["--pooling=median"], "--pooling"),
     (["--no_such_flag=1"], "no_such_flag"),
     (["--vgg_weights=missing.h5"], "--vgg_weights: no such file"),
+    # Hostile image files, made by the fixture below.
+    (["--content_image={empty}"], "cannot read .*empty.jpg"),
+    (["--style_image={truncated}"], "cannot read .*truncated.jpg"),
+    (["--content_image={tiny}"], "tiny.png' is 1x1 px; .* at least 16 px"),
+    (["--style_image={sliver}"], "sliver.png' is 10000x10 px; .* at least 16 px"),
+    (["--image_size=2000", "--content_image={sliver}"], "sliver.png' is 10000x10"),
+    (["--content_image={bomb}"], "cannot read .*bomb.png.*exceeds limit"),
     (["--vgg_weights={corrupt}"], "md5.*nst-fetch-weights"),
     (["extra_argument"], "unexpected arguments"),
 ]
@@ -93,8 +102,10 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, images, args
   (tmp_path / "blocked").write_text("a file, so no directory can be made here")
   (tmp_path / "corrupt.h5").write_bytes(b"\x89HDF truncated")
   (tmp_path / "dir").mkdir()
+  hostile = hostile_files(tmp_path)
   args = [a.format(text=tmp_path / "text.jpg", dir=tmp_path / "dir",
-                   blocked=tmp_path / "blocked", corrupt=tmp_path / "corrupt.h5")
+                   blocked=tmp_path / "blocked", corrupt=tmp_path / "corrupt.h5",
+                   **hostile)
           for a in args]
   existing = tmp_path / "out.png"
   existing.write_bytes(b"an earlier result")
@@ -107,8 +118,33 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, images, args
   assert re.search(message, lines[0]), lines[0]
   assert "Traceback" not in result.stderr
   assert existing.read_bytes() == b"an earlier result"
-  assert sorted(os.listdir(tmp_path)) == ["blocked", "corrupt.h5", "dir", "out.png",
-                                          "text.jpg"]
+  assert sorted(os.listdir(tmp_path)) == sorted(
+      ["blocked", "corrupt.h5", "dir", "out.png", "text.jpg", "hostile"])
+  assert sorted(os.listdir(tmp_path / "hostile")) == sorted(
+      os.path.basename(p) for p in hostile.values())
+
+
+def hostile_files(folder):
+  """Image files a loader must refuse cleanly, generated here (never downloaded)."""
+  folder = folder / "hostile"
+  folder.mkdir()
+  (folder / "empty.jpg").write_bytes(b"")
+  good = folder / "good.jpg"
+  image.save_image(str(good), photograph(64))
+  data = good.read_bytes()
+  good.unlink()
+  (folder / "truncated.jpg").write_bytes(data[:len(data) // 3])
+  image.save_image(str(folder / "tiny.png"), np.zeros((1, 1, 3), np.float32))
+  image.save_image(str(folder / "sliver.png"), np.zeros((10, 10000, 3), np.float32))
+  # A PNG whose header declares 100000 x 100000 px: a decompression bomb.
+  ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+  chunk = b"IHDR" + ihdr
+  (folder / "bomb.png").write_bytes(
+      b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+      + struct.pack(">I", zlib.crc32(chunk)) + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+  return {"empty": folder / "empty.jpg", "truncated": folder / "truncated.jpg",
+          "tiny": folder / "tiny.png", "sliver": folder / "sliver.png",
+          "bomb": folder / "bomb.png"}
 
 
 def test_missing_weights_are_a_clear_error(tmp_path, images, monkeypatch):

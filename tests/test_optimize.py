@@ -92,3 +92,30 @@ def test_starting_at_the_optimum_converges_at_once(weights_path, vgg_weights):
   last = iterates[-1]
   assert last.losses["total"] == 0.0 and last.finished and last.iteration <= 1
   np.testing.assert_array_equal(last.image, photo)
+
+
+def test_saved_state_resumes_exactly(weights_path, vgg_weights):
+  # A run cut at iteration 4, saved as arrays and continued, ends exactly where an
+  # uncut run ends: position, counters and L-BFGS history all come back.
+  photo = photograph(32)
+  settings = config.Settings(num_steps=8, alpha=1e-3)
+  problem = optimize.Problem(photo, photo[::-1], settings, weights_path,
+                             vgg_weights=vgg_weights)
+  x0 = optimize.initial_image("random", photo, photo[::-1], 0)
+  whole = list(optimize.stylize(problem, x0, report_every=8))[-1]
+  first = list(optimize.stylize(problem, x0, report_every=4))[1]
+  assert first.iteration == 4
+  arrays = optimize.state_to_arrays(first.state)
+  resumed = list(optimize.stylize(problem, state=optimize.state_from_arrays(arrays),
+                                  report_every=8))
+  assert [it.iteration for it in resumed] == [4, 8]
+  np.testing.assert_array_equal(resumed[-1].image, whole.image)
+  assert resumed[-1].evaluations == whole.evaluations
+
+
+def test_non_finite_loss_stops_at_once(weights_path, vgg_weights):
+  photo = photograph(32)
+  settings = config.Settings(num_steps=10, alpha=1e38)  # content term overflows
+  iterates = run(settings, photo, photo[::-1], weights_path, vgg_weights)
+  assert not iterates[-1].finite and iterates[-1].finished
+  assert iterates[-1].iteration <= 1

@@ -1,0 +1,145 @@
+"""Runs that never lose work: interrupt and resume, non-finite stops, no accidental
+overwrites, records that reproduce a run, memory refusal."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import photograph
+from nst import image
+from nst import memory
+from nst import records
+
+LONG = ["--image_size=32", "--num_steps=60", "--report_every=10", "--alpha=1e-3"]
+
+
+def nst_args(*args):
+  return [sys.executable, "-m", "nst", *args]
+
+
+def run(*args, cwd):
+  return subprocess.run(nst_args(*args), capture_output=True, text=True, cwd=cwd,
+                        timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("pair")
+  image.save_image(str(folder / "c.png"), photograph(48))
+  image.save_image(str(folder / "s.png"), photograph(48)[::-1])
+  return [f"--content_image={folder / 'c.png'}", f"--style_image={folder / 's.png'}"]
+
+
+def interrupt_at(args, cwd, step, sig):
+  """Start nst, send `sig` once it reports `step`, return (exit code, stdout)."""
+  proc = subprocess.Popen(nst_args(*args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=cwd)
+  lines = []
+  for line in proc.stdout:
+    lines.append(line)
+    m = re.match(r"step +(\d+)/", line)
+    if m and int(m.group(1)) >= step:
+      proc.send_signal(sig)
+      break
+  out, err = proc.communicate(timeout=600)
+  return proc.returncode, "".join(lines) + out, err
+
+
+def test_sigint_saves_partial_and_resume_finishes_the_same_run(tmp_path, pair,
+                                                                weights_path):
+  whole = run(*pair, *LONG, "--output=whole.png", cwd=tmp_path)
+  assert whole.returncode == 0, whole.stderr
+
+  args = [*pair, *LONG, "--output=cut.png"]
+  code, _, err = interrupt_at(args, tmp_path, 20, signal.SIGINT)
+  assert code == 130, err
+  assert "checkpoint" in err and "--resume" in err
+  record = records.validate_record(json.loads((tmp_path / "cut.json").read_text()))
+  assert record["result"]["partial"] and record["result"]["stopped"] == "interrupted"
+  done = record["result"]["iterations"]
+  assert 20 <= done < 60
+  assert image.load_image(str(tmp_path / "cut.png")).shape == (32, 32, 3)
+  assert (tmp_path / "cut.ckpt.npz").is_file()
+
+  # Without --resume the checkpoint is not silently thrown away.
+  refused = run(*args, cwd=tmp_path)
+  assert refused.returncode == 2 and "--resume" in refused.stderr
+
+  resumed = run(*args, "--resume", cwd=tmp_path)
+  assert resumed.returncode == 0, resumed.stderr
+  record = records.validate_record(json.loads((tmp_path / "cut.json").read_text()))
+  assert record["result"]["iterations"] == 60 and not record["result"]["partial"]
+  steps = [h["iteration"] for h in record["history"]]
+  assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 60
+  assert not (tmp_path / "cut.ckpt.npz").exists()
+  # The L-BFGS history came back too: the result is the uninterrupted run's, exactly.
+  np.testing.assert_array_equal(image.load_image(str(tmp_path / "cut.png")),
+                                image.load_image(str(tmp_path / "whole.png")))
+
+
+def test_sigterm_also_saves_a_checkpoint(tmp_path, pair, weights_path):
+  code, _, err = interrupt_at([*pair, *LONG, "--output=t.png"], tmp_path, 10,
+                              signal.SIGTERM)
+  assert code == 143, err
+  assert (tmp_path / "t.ckpt.npz").is_file() and (tmp_path / "t.png").is_file()
+
+
+def test_non_finite_loss_stops_cleanly_and_writes_nothing(tmp_path, pair, weights_path):
+  result = run(*pair, "--image_size=32", "--num_steps=5", "--alpha=1e38",
+               "--output=n.png", cwd=tmp_path)
+  assert result.returncode == 3
+  assert "not finite" in result.stderr and "Likely causes" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert os.listdir(tmp_path) == []
+
+
+def test_record_validates_and_reproduces_the_run(tmp_path, pair, weights_path):
+  first = run(*pair, "--image_size=32", "--num_steps=8", "--seed=3", "--output=a.png",
+              cwd=tmp_path)
+  assert first.returncode == 0, first.stderr
+  record = records.validate_record(json.loads((tmp_path / "a.json").read_text()))
+  assert record["weights"]["md5"] == "253f8cb515780f3b799900260a226db6"
+  assert record["seed"] == 3 and record["device"] == "CPU"
+  assert record["versions"]["tensorflow"] and record["flags"]["num_steps"] == 8
+  assert set(record["history"][-1]["style_layers"]) == {
+      "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+  assert (tmp_path / "a_loss.png").is_file()
+
+  again = run(*record["argv"], "--output=b.png", cwd=tmp_path)
+  assert again.returncode == 0, again.stderr
+  np.testing.assert_array_equal(image.load_image(str(tmp_path / "a.png")),
+                                image.load_image(str(tmp_path / "b.png")))
+
+  # The same output again is refused without --overwrite, and nothing changes.
+  before = (tmp_path / "a.png").read_bytes()
+  refused = run(*record["argv"], "--output=a.png", cwd=tmp_path)
+  assert refused.returncode == 2 and "--overwrite" in refused.stderr
+  assert (tmp_path / "a.png").read_bytes() == before
+  replaced = run(*record["argv"], "--output=a.png", "--overwrite", "--noplot",
+                 cwd=tmp_path)
+  assert replaced.returncode == 0, replaced.stderr
+
+
+def test_memory_estimate_matches_measurements_and_refuses_what_does_not_fit():
+  layers = ["relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+  # Measured peaks (getrusage) of real runs: within 35% above, never below.
+  for side, measured in ((256, 1.21e9), (512, 1.90e9), (1024, 4.35e9)):
+    estimate = memory.estimate_bytes((side, side), layers, 10)
+    assert measured <= estimate <= 1.35 * measured, (side, estimate)
+  side = memory.largest_fitting_side((768, 1024), layers, 10, available=4e9)
+  assert memory.estimate_bytes((round(side * 0.75), side), layers, 10) <= 4e9
+  assert memory.estimate_bytes((round((side + 8) * 0.75), side + 8), layers, 10) > 4e9
+
+
+def test_cli_refuses_a_size_that_does_not_fit(tmp_path, pair):
+  result = run(*pair, "--image_size=60000", "--output=big.png", cwd=tmp_path)
+  assert result.returncode == 2
+  assert re.search(r"GiB is available; the largest that fits is --image_size=\d+",
+                   result.stderr), result.stderr
+  assert os.listdir(tmp_path) == []
