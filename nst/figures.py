@@ -10,7 +10,7 @@ import json
 import os
 
 from nst import config
-from nst import records
+from nst import records as records_lib
 from nst import image as image_lib
 from nst import sheet as sheet_lib
 from nst.errors import UserError
@@ -70,7 +70,7 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print):
   for i, cell in enumerate(cells):
     png = os.path.join(output_dir, cell.name + ".png")
     record_path = os.path.join(output_dir, cell.name + ".json")
-    wanted = {"settings": records.settings_dict(cell.settings),
+    wanted = {"settings": records_lib.settings_dict(cell.settings),
               "shape": list(cell.content.shape[:2])}
     if not overwrite and os.path.isfile(png) and os.path.isfile(record_path):
       with open(record_path, encoding="utf-8") as f:
