@@ -74,6 +74,10 @@ _STEP_DIR = flags.DEFINE_string(
 _POOLING = flags.DEFINE_enum(
     "pooling", _DEFAULTS.pooling, ["avg", "max"],
     "VGG19 pooling; the paper uses avg.")
+_LOSS_CONVENTION = flags.DEFINE_enum(
+    "loss_convention", _DEFAULTS.loss_convention, ["paper", "authors"],
+    "paper: 1/2 sum((F-P)^2) and 1/(4N^2M^2) sum((G-A)^2), as printed; authors: "
+    "mean((F-P)^2) and mean((G/M-A/M)^2), as in the authors' code (see README).")
 _SEED = flags.DEFINE_integer(
     "seed", _DEFAULTS.seed, "Seed of the random init (same seed, same result on CPU).")
 _NUM_CORRECTION_PAIRS = flags.DEFINE_integer(
@@ -124,6 +128,7 @@ def settings_from_flags():
       seed=_SEED.value,
       num_steps=_NUM_STEPS.value,
       num_correction_pairs=_NUM_CORRECTION_PAIRS.value,
+      loss_convention=_LOSS_CONVENTION.value,
   ).validate()
 
 

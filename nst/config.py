@@ -38,6 +38,7 @@ class Settings:
   seed: int = 0
   num_steps: int = 1000
   num_correction_pairs: int = 10
+  loss_convention: str = "paper"  # or "authors" (losses.CONVENTIONS)
 
   def content_weights(self):
     """{layer: weight} of the content layers in use (none when alpha is 0)."""
@@ -80,6 +81,9 @@ class Settings:
     if self.pooling not in vgg.POOLING_CHOICES:
       raise UserError(f"--pooling must be one of {', '.join(vgg.POOLING_CHOICES)}, "
                       f"got {self.pooling!r}")
+    if self.loss_convention not in ("paper", "authors"):
+      raise UserError("--loss_convention must be paper or authors, "
+                      f"got {self.loss_convention!r}")
     if self.num_steps < 1:
       raise UserError(f"--num_steps must be at least 1, got {self.num_steps}")
     if self.num_correction_pairs < 1:

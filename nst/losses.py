@@ -3,9 +3,25 @@
 Activations have shape [B, H, W, N]: a batch of B images, N_l feature maps of
 M_l = H * W positions each. Every function reduces over all but the batch axis and
 returns one value per image, so a batch of independent problems costs one call.
+
+Two conventions for normalising the per-layer losses:
+- "paper", as printed in the paper: L_l = 1/2 sum((F-P)^2),
+  E_l = 1/(4 N_l^2 M_l^2) sum((G-A)^2);
+- "authors", as in the authors' own code: L_l = mean((F-P)^2) over the M_l N_l
+  activations, E_l = mean((G/M_l - A/M_l)^2) over the N_l^2 Gram entries.
+They differ by fixed factors per layer (see `authors_over_paper`), so the same
+alpha/beta means different things under each.
 """
 
 import tensorflow as tf
+
+CONVENTIONS = ("paper", "authors")
+
+
+def authors_over_paper(m, n):
+  """(content, style) factors f with loss_authors = f * loss_paper for a layer of
+  M = m positions and N = n maps: content 2/(M N), style 4."""
+  return 2.0 / (m * n), 4.0
 
 
 def gram(features):
@@ -15,22 +31,28 @@ def gram(features):
   return tf.linalg.matmul(flat, flat, transpose_a=True)
 
 
-def content_layer_loss(features, target):
-  """1/2 * sum((F - P)^2) per image (eq. 1); target [1 or B, H, W, N]."""
-  return 0.5 * tf.reduce_sum(tf.square(features - target), axis=[1, 2, 3])
+def content_layer_loss(features, target, convention="paper"):
+  """1/2 * sum((F - P)^2) per image (eq. 1), or its mean under "authors";
+  target [1 or B, H, W, N]."""
+  squared = tf.square(features - target)
+  if convention == "authors":
+    return tf.reduce_mean(squared, axis=[1, 2, 3])
+  return 0.5 * tf.reduce_sum(squared, axis=[1, 2, 3])
 
 
-def style_layer_loss(features, target_gram):
-  """E_l = 1/(4 N_l^2 M_l^2) * sum((G - A)^2) per image (eq. 4); target [1 or B, N, N]."""
+def style_layer_loss(features, target_gram, convention="paper"):
+  """E_l = 1/(4 N_l^2 M_l^2) * sum((G - A)^2) per image (eq. 4), or
+  mean((G/M - A/M)^2) under "authors"; target [1 or B, N, N]."""
   shape = tf.shape(features)
   m = tf.cast(shape[1] * shape[2], features.dtype)
   n = tf.cast(shape[3], features.dtype)
   squared_error = tf.reduce_sum(tf.square(gram(features) - target_gram), axis=[1, 2])
-  return squared_error / (4.0 * tf.square(n) * tf.square(m))
+  scale = 1.0 if convention == "authors" else 4.0
+  return squared_error / (scale * tf.square(n) * tf.square(m))
 
 
 def total_loss(features, content_targets, style_targets, content_weights,
-               style_weights, alpha, beta):
+               style_weights, alpha, beta, convention="paper"):
   """alpha * L_content + beta * L_style (eq. 7), with every part that makes it up.
 
   features: {layer: activations of the image being optimised}.
@@ -42,9 +64,9 @@ def total_loss(features, content_targets, style_targets, content_weights,
   style (= sum_l w_l * E_l), and content_layers / style_layers: {layer: unweighted
   L_l or E_l}.
   """
-  content_layers = {layer: content_layer_loss(features[layer], target)
+  content_layers = {layer: content_layer_loss(features[layer], target, convention)
                     for layer, target in content_targets.items()}
-  style_layers = {layer: style_layer_loss(features[layer], target)
+  style_layers = {layer: style_layer_loss(features[layer], target, convention)
                   for layer, target in style_targets.items()}
   content = _weighted_sum(content_layers, content_weights)
   style = _weighted_sum(style_layers, style_weights)

@@ -100,7 +100,7 @@ class Problem:
     return losses_lib.total_loss(
         self._features(images), self.content_targets, self.style_targets,
         self.content_weights, self.style_weights,
-        self.settings.alpha, self.settings.beta)
+        self.settings.alpha, self.settings.beta, self.settings.loss_convention)
 
   @tf.function
   def value_and_gradients(self, position):

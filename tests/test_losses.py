@@ -105,3 +105,43 @@ def test_style_loss_scales_with_fourth_power_of_activations(scale):
   base = losses.style_layer_loss(f, a)
   scaled = losses.style_layer_loss(f * scale, a * scale ** 2)
   np.testing.assert_allclose(scaled, base * scale ** 4, rtol=1e-4)
+
+
+def test_authors_convention_by_hand():
+  # Content: differences of 3 at 2 positions x 1 map: mean(9, 9) = 9 (paper: 9 too,
+  # 1/2 * 18). Style: G = [[10, 14], [14, 20]], A = 0, M = N = 2:
+  # mean((G/2)^2) = (25 + 49 + 49 + 100) / 4 = 55.75 = 4 * 13.9375.
+  f = tf.fill([1, 1, 2, 1], 4.0)
+  p = tf.fill([1, 1, 2, 1], 1.0)
+  np.testing.assert_allclose(losses.content_layer_loss(f, p, "authors"), [9.0])
+  g = tf.constant([[[[1.0, 2.0], [3.0, 4.0]]]])
+  np.testing.assert_allclose(losses.style_layer_loss(g, tf.zeros([1, 2, 2]), "authors"),
+                             [55.75])
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (2, 8, 8, 64), (1, 1, 1, 512)])
+def test_conventions_differ_by_the_documented_factors(shape):
+  rng = np.random.default_rng(sum(shape))
+  f = tf.constant(rng.uniform(0, 4, size=shape).astype(np.float32))
+  p = tf.constant(rng.uniform(0, 4, size=shape).astype(np.float32))
+  a = losses.gram(tf.constant(rng.uniform(0, 4, size=(1,) + shape[1:])
+                              .astype(np.float32)))
+  content_factor, style_factor = losses.authors_over_paper(shape[1] * shape[2],
+                                                           shape[3])
+  np.testing.assert_allclose(losses.content_layer_loss(f, p, "authors"),
+                             content_factor * losses.content_layer_loss(f, p, "paper"),
+                             rtol=1e-5)
+  np.testing.assert_allclose(losses.style_layer_loss(f, a, "authors"),
+                             style_factor * losses.style_layer_loss(f, a, "paper"),
+                             rtol=1e-5)
+  # Hence alpha/beta under "authors" equals alpha/beta * content/style factor ratio
+  # under "paper": the totals agree after converting alpha.
+  alpha, beta = 1e-3, 1.0
+  feats = {"relu4_2": f, "relu1_1": f}
+  kwargs = dict(content_targets={"relu4_2": p}, style_targets={"relu1_1": a},
+                content_weights={"relu4_2": 1.0}, style_weights={"relu1_1": 1.0})
+  authors = losses.total_loss(feats, alpha=alpha, beta=beta, convention="authors",
+                              **kwargs)["total"]
+  paper = losses.total_loss(feats, alpha=alpha * content_factor / style_factor,
+                            beta=beta, convention="paper", **kwargs)["total"]
+  np.testing.assert_allclose(authors, style_factor * paper, rtol=1e-5)
