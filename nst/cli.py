@@ -72,10 +72,10 @@ _STEP_DIR = flags.DEFINE_string(
     "step_dir", None,
     "Folder for intermediate images. Default: <output name>_steps beside --output.")
 _POOLING = flags.DEFINE_enum(
-    "pooling", _DEFAULTS.pooling, ["avg", "max"],
+    "pooling", _DEFAULTS.pooling, list(vgg.POOLING_CHOICES),
     "VGG19 pooling; the paper uses avg.")
 _LOSS_CONVENTION = flags.DEFINE_enum(
-    "loss_convention", _DEFAULTS.loss_convention, ["paper", "authors"],
+    "loss_convention", _DEFAULTS.loss_convention, list(config.LOSS_CONVENTIONS),
     "paper: 1/2 sum((F-P)^2) and 1/(4N^2M^2) sum((G-A)^2), as printed; authors: "
     "mean((F-P)^2) and mean((G/M-A/M)^2), as in the authors' code (see README).")
 _SEED = flags.DEFINE_integer(

@@ -12,6 +12,7 @@ from nst import vgg
 from nst.errors import UserError
 
 INIT_CHOICES = ("random", "content", "style", "white")
+LOSS_CONVENTIONS = ("paper", "authors")  # see losses.py
 
 # Run options outside the optimisation problem itself (the CLI's flag defaults).
 IMAGE_SIZE = 512       # longest side in px; 0 keeps the content image's size
@@ -81,8 +82,8 @@ class Settings:
     if self.pooling not in vgg.POOLING_CHOICES:
       raise UserError(f"--pooling must be one of {', '.join(vgg.POOLING_CHOICES)}, "
                       f"got {self.pooling!r}")
-    if self.loss_convention not in ("paper", "authors"):
-      raise UserError("--loss_convention must be paper or authors, "
+    if self.loss_convention not in LOSS_CONVENTIONS:
+      raise UserError(f"--loss_convention must be one of {', '.join(LOSS_CONVENTIONS)}, "
                       f"got {self.loss_convention!r}")
     if self.num_steps < 1:
       raise UserError(f"--num_steps must be at least 1, got {self.num_steps}")
