@@ -159,7 +159,7 @@ def prepare():
     if not os.path.exists(init):
       raise UserError(f"--init: {init!r} is neither one of "
                       f"{'|'.join(config.INIT_CHOICES)} nor an image file; check it")
-    init = image_lib.resize(image_lib.load_image(init, "--init"), shape)
+    init = image_lib.load_resized(init, shape, "--init")
 
   image_lib.check_output_path(_OUTPUT.value)
   step_dir = None

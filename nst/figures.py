@@ -52,8 +52,8 @@ def load_pair(folder, content_name, style_name, image_size):
 
 def load_style(folder, style_name, shape):
   """Another artwork for the same photograph, rescaled to its `shape`."""
-  style = image_lib.load_image(os.path.join(folder, style_name), "--images_dir")
-  return image_lib.resize(style, shape[:2])
+  return image_lib.load_resized(os.path.join(folder, style_name), shape,
+                                "--images_dir")
 
 
 def run_cells(cells, output_dir, weights_path, overwrite=False, log=print):

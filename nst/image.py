@@ -94,6 +94,11 @@ def load_pair(content_path, style_path, image_size, content_flag="--content_imag
   return resize(content, shape), resize(style, shape)
 
 
+def load_resized(path, shape, flag="image"):
+  """An image read and resized to exactly (H, W), e.g. another artwork or an init."""
+  return resize(load_image(path, flag), shape[:2])
+
+
 def check_min_side(image, min_side, what):
   if min(image.shape[:2]) < min_side:
     raise UserError(f"{what} is {image.shape[1]}x{image.shape[0]} px; the layers used "
