@@ -13,6 +13,9 @@ from nst.errors import UserError
 
 INIT_CHOICES = ("random", "content", "style", "white")
 LOSS_CONVENTIONS = ("paper", "authors")  # see losses.py
+# "unit_first": try L-BFGS's natural step, then Hager-Zhang (lbfgs.py);
+# "hager_zhang": exactly tfp.optimizer.lbfgs_minimize (about 3 evaluations an iteration).
+LINE_SEARCHES = ("unit_first", "hager_zhang")
 
 # Run options outside the optimisation problem itself (the CLI's flag defaults).
 IMAGE_SIZE = 512       # longest side in px; 0 keeps the content image's size
@@ -40,6 +43,8 @@ class Settings:
   num_steps: int = 1000
   num_correction_pairs: int = 10
   loss_convention: str = "paper"  # or "authors" (losses.CONVENTIONS)
+  normalize_vgg: bool = False     # Gatys's rescaled VGG19 (normalize.py)
+  line_search: str = "unit_first"  # one of LINE_SEARCHES
 
   def content_weights(self):
     """{layer: weight} of the content layers in use (none when alpha is 0)."""
@@ -85,6 +90,9 @@ class Settings:
     if self.loss_convention not in LOSS_CONVENTIONS:
       raise UserError(f"--loss_convention must be one of {', '.join(LOSS_CONVENTIONS)}, "
                       f"got {self.loss_convention!r}")
+    if self.line_search not in LINE_SEARCHES:
+      raise UserError(f"--line_search must be one of {', '.join(LINE_SEARCHES)}, "
+                      f"got {self.line_search!r}")
     if self.num_steps < 1:
       raise UserError(f"--num_steps must be at least 1, got {self.num_steps}")
     if self.num_correction_pairs < 1:

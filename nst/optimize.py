@@ -1,4 +1,4 @@
-"""Image synthesis by L-BFGS on the pixels (tfp.optimizer.lbfgs_minimize).
+"""Image synthesis by L-BFGS on the pixels (tfp's L-BFGS state, see lbfgs.py).
 
 `stylize` is a generator: it yields an `Iterate` after every chunk of iterations and
 keeps all file and terminal I/O out of the optimisation, which runs as one compiled
@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 from tensorflow_probability.python.optimizer import lbfgs as tfp_lbfgs
 
+from nst import lbfgs
 from nst import losses as losses_lib
 from nst import vgg
 
@@ -115,29 +115,18 @@ class Problem:
   def loss_terms(self, position):
     return self.losses(position)
 
-  def lbfgs(self, max_iterations, initial_position=None, previous=None):
-    """tfp's L-BFGS from a position, or continued from a previous state (which keeps
-    the correction-pair history), up to `max_iterations` iterations in total."""
-    # Zero tolerances: stop only when the step is exactly zero or the line search
-    # finds no decrease. The loss of this problem spans many orders of magnitude
-    # (1e1 to 1e12 with alpha, beta and image size), so any fixed tolerance would
-    # stop some runs early and not others.
-    return tfp.optimizer.lbfgs_minimize(
-        self.value_and_gradients,
-        initial_position=initial_position,
-        previous_optimizer_results=previous,
-        num_correction_pairs=self.settings.num_correction_pairs,
-        tolerance=0.0, x_tolerance=0.0, f_relative_tolerance=0.0,
-        max_iterations=max_iterations)
-
   def start(self, position):
-    # Eager on purpose: with zero iterations the while loop's body never runs, so
-    # this is one (compiled) evaluation, without tracing the whole L-BFGS loop twice.
-    return self.lbfgs(0, initial_position=position)
+    """L-BFGS's initial state at `position` [B, D] (one evaluation, no history).
+    Eager on purpose: the while loop is traced once, in `resume`, not twice."""
+    return lbfgs.initial_state(self.value_and_gradients, position,
+                               self.settings.num_correction_pairs)
 
   @tf.function
   def resume(self, state, max_iterations):
-    return self.lbfgs(max_iterations, previous=state)
+    """Continue L-BFGS from `state` (which keeps the correction-pair history) up to
+    `max_iterations` iterations in total."""
+    return lbfgs.minimize(self.value_and_gradients, state, max_iterations,
+                          self.settings.line_search)
 
 
 def stylize(problem, init_image=None, report_every=50, state=None, elapsed=0.0):
