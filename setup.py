@@ -28,6 +28,7 @@ setup(
         "console_scripts": [
             "nst=nst.cli:run_main",
             "nst-fetch-weights=nst.fetch_weights:run_main",
+            "nst-vgg-factors=nst.vgg_factors:run_main",
         ],
     },
 )

@@ -19,6 +19,7 @@ from absl import flags
 from nst import config
 from nst import image as image_lib
 from nst import memory
+from nst import normalize
 from nst import plot as plot_lib
 from nst import records
 from nst import vgg
@@ -78,6 +79,18 @@ _LOSS_CONVENTION = flags.DEFINE_enum(
     "loss_convention", _DEFAULTS.loss_convention, list(config.LOSS_CONVENTIONS),
     "paper: 1/2 sum((F-P)^2) and 1/(4N^2M^2) sum((G-A)^2), as printed; authors: "
     "mean((F-P)^2) and mean((G/M-A/M)^2), as in the authors' code (see README).")
+_NORMALIZE_VGG = flags.DEFINE_bool(
+    "normalize_vgg", _DEFAULTS.normalize_vgg,
+    "Use the paper's normalised VGG19: each filter rescaled to mean activation 1 over "
+    "--normalize_images (computed once, cached beside the weights; see README).")
+_NORMALIZE_IMAGES = flags.DEFINE_string(
+    "normalize_images", None,
+    "Folder (or comma list) of natural images for --normalize_vgg. Default: "
+    "$NST_IMAGES_DIR.")
+_LINE_SEARCH = flags.DEFINE_enum(
+    "line_search", _DEFAULTS.line_search, list(config.LINE_SEARCHES),
+    "unit_first: try L-BFGS's natural step, else Hager-Zhang (about 1.05 evaluations "
+    "an iteration); hager_zhang: exactly tfp's lbfgs_minimize (about 3).")
 _SEED = flags.DEFINE_integer(
     "seed", _DEFAULTS.seed, "Seed of the random init (same seed, same result on CPU).")
 _NUM_CORRECTION_PAIRS = flags.DEFINE_integer(
@@ -129,6 +142,8 @@ def settings_from_flags():
       num_steps=_NUM_STEPS.value,
       num_correction_pairs=_NUM_CORRECTION_PAIRS.value,
       loss_convention=_LOSS_CONVENTION.value,
+      normalize_vgg=_NORMALIZE_VGG.value,
+      line_search=_LINE_SEARCH.value,
   ).validate()
 
 
@@ -167,10 +182,13 @@ def prepare():
     step_dir = _STEP_DIR.value or os.path.splitext(_OUTPUT.value)[0] + "_steps"
     ensure_writable_dir(step_dir, "--step_dir")
   weights_path = weights_lib.resolve(_VGG_WEIGHTS.value)
+  normalize_source = (normalize.default_source(_NORMALIZE_IMAGES.value)
+                      if settings.normalize_vgg else None)
   _check_existing_outputs(_OUTPUT.value)
   return dict(settings=settings, content=content, style=style, init=init,
               content_path=content_path, style_path=style_path,
-              weights_path=weights_path, step_dir=step_dir)
+              weights_path=weights_path, normalize_source=normalize_source,
+              step_dir=step_dir)
 
 
 def _check_existing_outputs(output):
@@ -326,7 +344,9 @@ def run(prepared):
   print(f"nst: {prepared['content_path']} in the style of {prepared['style_path']}, "
         f"{width}x{height} px, {settings.num_steps} L-BFGS iterations, "
         f"alpha={settings.alpha:g} beta={settings.beta:g}, on {device}", flush=True)
-  problem = optimize.Problem(content, style, settings, prepared["weights_path"])
+  conv_weights, normalization = normalize.network_weights(
+      prepared["weights_path"], settings, prepared["normalize_source"])
+  problem = optimize.Problem(content, style, settings, vgg_weights=conv_weights)
   x0 = None if state is not None else optimize.initial_image(
       prepared["init"], content, style, settings.seed)
   save_every = _SAVE_PER_STEP.value
@@ -383,7 +403,7 @@ def run(prepared):
       argv=_reproducing_argv(values), flags=values, settings=settings,
       images={"content": prepared["content_path"], "style": prepared["style_path"]},
       shape=shape, weights={"path": str(prepared["weights_path"]),
-                            "md5": weights_lib.MD5},
+                            "md5": weights_lib.MD5, "normalization": normalization},
       device=device, history=history, result=result))
 
   if stopped == "interrupted":

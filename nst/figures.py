@@ -56,16 +56,20 @@ def load_style(folder, style_name, shape):
                                 "--images_dir")
 
 
-def run_cells(cells, output_dir, weights_path, overwrite=False, log=print):
+def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
+              normalize_source=None):
   """Run every cell whose result is missing or stale; return all their records.
 
   A cell is skipped when its image and record exist with the same settings and image
-  size (so an interrupted figure resumes), unless `overwrite`.
+  size (so an interrupted figure resumes), unless `overwrite`. Cells with
+  settings.normalize_vgg use factors computed over `normalize_source` (normalize.py).
   """
+  from nst import normalize  # pylint: disable=g-import-not-at-top
   from nst import optimize  # pylint: disable=g-import-not-at-top
   from nst import vgg  # pylint: disable=g-import-not-at-top
   os.makedirs(output_dir, exist_ok=True)
-  vgg_weights = None
+  conv_weights = None
+  networks = {}  # (normalize_vgg, pooling) -> (weights, normalisation metadata)
   records = []
   for i, cell in enumerate(cells):
     png = os.path.join(output_dir, cell.name + ".png")
@@ -80,9 +84,14 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print):
         records.append(record)
         continue
     cell.settings.check_image_shape(cell.content.shape)
-    if vgg_weights is None:
-      vgg_weights = vgg.load_conv_weights(weights_path)
-    problem = optimize.Problem(cell.content, cell.style, cell.settings, weights_path,
+    if conv_weights is None:
+      conv_weights = vgg.load_conv_weights(weights_path)
+    key = (cell.settings.normalize_vgg, cell.settings.pooling)
+    if key not in networks:
+      networks[key] = normalize.network_weights(weights_path, cell.settings,
+                                                normalize_source, conv_weights, log)
+    vgg_weights, normalization = networks[key]
+    problem = optimize.Problem(cell.content, cell.style, cell.settings,
                                vgg_weights=vgg_weights)
     x0 = optimize.initial_image(cell.settings.init, cell.content, cell.style,
                                 cell.settings.seed)
@@ -94,7 +103,7 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print):
                   caption=cell.caption, sources=cell.sources, image=cell.name + ".png",
                   iterations=last.iteration, evaluations=last.evaluations,
                   seconds=round(last.elapsed, 3), init_losses=first.losses,
-                  losses=last.losses)
+                  losses=last.losses, normalization=normalization)
     write_json(record_path, record)
     log(f"[{i + 1}/{len(cells)}] {cell.name}: {last.iteration} iterations, "
         f"{last.evaluations} evaluations, {last.elapsed:.1f} s, "
