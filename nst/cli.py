@@ -91,6 +91,10 @@ _LINE_SEARCH = flags.DEFINE_enum(
     "line_search", _DEFAULTS.line_search, list(config.LINE_SEARCHES),
     "unit_first: try L-BFGS's natural step, else Hager-Zhang (about 1.05 evaluations "
     "an iteration); hager_zhang: exactly tfp's lbfgs_minimize (about 3).")
+_PRECISION = flags.DEFINE_enum(
+    "precision", _DEFAULTS.precision, list(vgg.PRECISION_POLICIES),
+    "Network compute precision; bfloat16 is faster on CPUs with AVX512-BF16/AMX and on "
+    "GPUs (L-BFGS state and losses stay float32; see README for its quality check).")
 _SEED = flags.DEFINE_integer(
     "seed", _DEFAULTS.seed, "Seed of the random init (same seed, same result on CPU).")
 _NUM_CORRECTION_PAIRS = flags.DEFINE_integer(
@@ -144,6 +148,7 @@ def settings_from_flags():
       loss_convention=_LOSS_CONVENTION.value,
       normalize_vgg=_NORMALIZE_VGG.value,
       line_search=_LINE_SEARCH.value,
+      precision=_PRECISION.value,
   ).validate()
 
 

@@ -45,6 +45,7 @@ class Settings:
   loss_convention: str = "paper"  # or "authors" (losses.CONVENTIONS)
   normalize_vgg: bool = False     # Gatys's rescaled VGG19 (normalize.py)
   line_search: str = "unit_first"  # one of LINE_SEARCHES
+  precision: str = "float32"      # network compute precision: vgg.PRECISION_POLICIES
 
   def content_weights(self):
     """{layer: weight} of the content layers in use (none when alpha is 0)."""
@@ -93,6 +94,9 @@ class Settings:
     if self.line_search not in LINE_SEARCHES:
       raise UserError(f"--line_search must be one of {', '.join(LINE_SEARCHES)}, "
                       f"got {self.line_search!r}")
+    if self.precision not in vgg.PRECISION_POLICIES:
+      raise UserError(f"--precision must be one of {', '.join(vgg.PRECISION_POLICIES)}, "
+                      f"got {self.precision!r}")
     if self.num_steps < 1:
       raise UserError(f"--num_steps must be at least 1, got {self.num_steps}")
     if self.num_correction_pairs < 1:

@@ -81,7 +81,8 @@ class Problem:
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
     self.model = vgg.build_feature_model(weights_path, settings.layers(),
-                                         settings.pooling, weights=vgg_weights)
+                                         settings.pooling, weights=vgg_weights,
+                                         precision=settings.precision)
     self.content_targets = {}
     if self.content_weights:
       features = self._features(tf.constant(content[None], tf.float32))

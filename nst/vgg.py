@@ -21,6 +21,10 @@ MEAN_PIXEL_BGR = (103.939, 116.779, 123.68)
 _BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 
 POOLING_CHOICES = ("avg", "max")
+# Compute precision -> Keras dtype policy. Weights, outputs and the L-BFGS state stay
+# float32; bfloat16 has float32's exponent range, so activations (up to ~1e4) and
+# gradients neither overflow nor underflow. float16 would need loss scaling: not offered.
+PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 def _layer_names():
@@ -96,12 +100,15 @@ def load_conv_weights(weights_path):
   return weights
 
 
-def build_feature_model(weights_path, layers, pooling="avg", weights=None):
+def build_feature_model(weights_path, layers, pooling="avg", weights=None,
+                        precision="float32"):
   """A Keras model from preprocessed images [B, H, W, 3] to {layer: activations}.
 
   The network is truncated after the deepest layer in `layers`, so a run that asks for
   relu4_2 at most never computes conv4_3 and beyond. `weights` may hold the result of
   `load_conv_weights` to avoid reading the file again; tests may pass random weights.
+  With `precision="bfloat16"` the layers compute in bfloat16 and the outputs are cast
+  back to float32.
   """
   os.environ.setdefault("KERAS_BACKEND", "tensorflow")
   import keras
@@ -114,23 +121,26 @@ def build_feature_model(weights_path, layers, pooling="avg", weights=None):
     weights = load_conv_weights(weights_path)
   deepest = max(LAYER_NAMES.index(layer) for layer in layers)
 
+  policy = PRECISION_POLICIES[precision]
   inputs = keras.Input(shape=(None, None, 3), name="image")
   x = inputs
   outputs = {}
   for name in LAYER_NAMES[:deepest + 1]:
     if name.startswith("conv"):
       kernel, bias = weights[name]
-      conv = keras.layers.Conv2D(kernel.shape[-1], 3, padding="same", name=name)
+      conv = keras.layers.Conv2D(kernel.shape[-1], 3, padding="same", name=name,
+                                 dtype=policy)
       x = conv(x)
       conv.set_weights([kernel, bias])
     elif name.startswith("relu"):
-      x = keras.layers.ReLU(name=name)(x)
+      x = keras.layers.ReLU(name=name, dtype=policy)(x)
     else:
       pool = (keras.layers.AveragePooling2D if pooling == "avg"
               else keras.layers.MaxPooling2D)
-      x = pool(pool_size=2, strides=2, name=name)(x)
+      x = pool(pool_size=2, strides=2, name=name, dtype=policy)(x)
     if name in layers:
-      outputs[name] = x
+      outputs[name] = (x if precision == "float32" else
+                       keras.layers.Identity(name=f"{name}_float32", dtype="float32")(x))
   model = keras.Model(inputs, outputs, name=f"vgg19_{pooling}")
   model.trainable = False
   return model

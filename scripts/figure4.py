@@ -11,7 +11,6 @@ from absl import flags
 import figure_common as common
 from nst import config
 from nst import figures
-from nst.errors import UserError
 
 STYLE_LAYERS = flags.DEFINE_list(
     "style_layers", "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
@@ -23,11 +22,7 @@ def build(folder):
   style_name = common.STYLES["composition_vii"]
   content, style = figures.load_pair(folder, common.CONTENT, style_name,
                                      common.image_size())
-  try:
-    ratios = [float(r) for r in RATIOS.value]
-  except ValueError:
-    raise UserError(f"--ratios: {RATIOS.value} is not a list of numbers"
-                            ) from None
+  ratios = common.floats(RATIOS)
   layers = tuple(STYLE_LAYERS.value)
   cells, row_labels = [], []
   for row in range(len(layers)):

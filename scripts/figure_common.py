@@ -64,6 +64,19 @@ def num_steps():
   return QUICK_NUM_STEPS if QUICK.value else FULL_NUM_STEPS
 
 
+def output_dir(name):
+  return OUTPUT_DIR.value or os.path.join("out", name)
+
+
+def floats(flag):
+  """A list flag's values as floats, or a UserError naming the flag."""
+  try:
+    return [float(v) for v in flag.value]
+  except ValueError:
+    raise UserError(f"--{flag.name}: {','.join(flag.value)!r} is not a list of "
+                    "numbers") from None
+
+
 def run(name, build):
   """Run figure `name`: `build(images_dir)` -> (cells, layout dict for write_figure)."""
   start = time.perf_counter()
@@ -76,12 +89,14 @@ def run(name, build):
   except UserError as e:
     print(f"{name}: error: {e}", file=sys.stderr)
     sys.exit(UserError.exit_code)
-  output_dir = OUTPUT_DIR.value or os.path.join("out", name)
-  records = figures.run_cells(cells, output_dir, weights_path, OVERWRITE.value)
+  folder_out = output_dir(name)
+  # Cells with normalize_vgg take the factors from the reference images.
+  records = figures.run_cells(cells, folder_out, weights_path, OVERWRITE.value,
+                              normalize_source=folder)
   extra = dict(layout.pop("extra", {}), image_size=image_size(),
                num_steps=num_steps(), images_dir=os.path.abspath(folder))
   sheet, record = figures.write_figure(
-      name, records, output_dir, extra=extra,
+      name, records, folder_out, extra=extra,
       wall_seconds=time.perf_counter() - start, **layout)
   print(f"{name}: wrote {os.path.abspath(sheet)} and {os.path.abspath(record)}")
 

@@ -47,6 +47,34 @@ def test_quick_mode_writes_sheet_and_json(tmp_path, images_dir, weights_path, na
     assert again.returncode == 0 and again.stdout.count("done before, kept") == cells
 
 
+def test_alpha_beta_table_and_side_by_side_grid(tmp_path, images_dir, weights_path):
+  result = script("alpha_beta.py", "--quick", f"--images_dir={images_dir}",
+                  f"--output_dir={tmp_path}", "--num_steps=3", "--ratios=1e-3")
+  assert result.returncode == 0, result.stderr[-2000:]
+  record = json.loads((tmp_path / "alpha_beta.json").read_text())
+  assert len(record["cells"]) == 10  # 5 style layer sets x 1 ratio x 2 variants
+  variants = {(c["settings"]["loss_convention"], c["settings"]["normalize_vgg"])
+              for c in record["cells"]}
+  assert variants == {("paper", False), ("authors", True)}
+  for cell in record["cells"]:
+    assert (cell["normalization"] is not None) == cell["settings"]["normalize_vgg"]
+
+  table = json.loads((tmp_path / "alpha_beta_table.json").read_text())["tables"][0]
+  factors = table["factors"]
+  for x in factors:
+    for y in factors:
+      assert factors[x][y] * factors[y][x] == pytest.approx(1, rel=1e-9)
+  # Between loss conventions the conversion is exact and known by hand: content
+  # relu4_2 mean = 2/(MN) x (1/2 sum), style x 4, so r_authors = r_paper * 2MN.
+  height, width = table["size"]
+  m, n = (height // 8) * (width // 8), 512
+  assert factors["paper+original"]["authors+original"] == pytest.approx(2 * m * n,
+                                                                        rel=1e-4)
+  assert factors["paper+normalised"]["authors+normalised"] == pytest.approx(
+      2 * m * n, rel=1e-4)
+  assert "| relu4_2 |" in (tmp_path / "alpha_beta_table.md").read_text()
+
+
 def test_missing_images_dir_is_a_clear_error(tmp_path, monkeypatch):
   monkeypatch.delenv(figures.IMAGES_DIR_ENV, raising=False)
   result = script("figure1.py", "--quick", f"--output_dir={tmp_path}")

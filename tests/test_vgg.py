@@ -98,3 +98,17 @@ def test_relu_outputs_equal_keras_vgg19_with_max_pooling(weights_path, vgg_weigh
     assert scale > 0, relu
     err = float(np.max(np.abs(a[relu] - b[relu]))) / scale
     assert err <= 1e-4, f"{relu}: relative error {err:.2e}"
+
+
+def test_bfloat16_network_matches_float32_to_bfloat16_precision(vgg_weights):
+  from helpers import photograph  # pylint: disable=g-import-not-at-top
+  layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
+  x = vgg.preprocess(tf.constant(photograph(64)[None], tf.float32))
+  f32 = vgg.build_feature_model(None, layers, weights=vgg_weights)(x)
+  bf16 = vgg.build_feature_model(None, layers, weights=vgg_weights,
+                                 precision="bfloat16")(x)
+  for layer in layers:
+    assert bf16[layer].dtype == tf.float32
+    error = float(tf.norm(bf16[layer] - f32[layer]) / tf.norm(f32[layer]))
+    # bfloat16 keeps 8 significant bits (0.4%); errors grow a little with depth.
+    assert 1e-4 < error < 0.03, (layer, error)

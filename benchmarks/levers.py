@@ -1,0 +1,148 @@
+"""Speed levers, measured: XLA, bfloat16 compute, thread settings; and the bfloat16
+quality check (same run in float32 and bfloat16: final loss, both measured with the
+float32 network, within 2%, and PSNR of the two results >= 35 dB).
+
+  python benchmarks/levers.py --sizes=256,512 --repeats=5
+  python benchmarks/levers.py --sizes=256 --intra_op=2 --inter_op=1 --quality_steps=0
+
+Writes <output_dir>/levers[_<threads>].md and .json.
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+import numpy as np
+import skimage.data
+import tensorflow as tf
+
+from nst import config
+from nst import image
+from nst import optimize
+from nst import vgg
+from nst import weights
+
+SIZES = flags.DEFINE_list("sizes", "256,512", "Square image sides, px.")
+REPEATS = flags.DEFINE_integer("repeats", 5, "Timed evaluations (median reported).")
+INTRA_OP = flags.DEFINE_integer("intra_op", 0, "TF intra-op threads (0: TF's default).")
+INTER_OP = flags.DEFINE_integer("inter_op", 0, "TF inter-op threads (0: TF's default).")
+QUALITY_SIZE = flags.DEFINE_integer("quality_size", 256, "Side of the quality check.")
+QUALITY_STEPS = flags.DEFINE_integer("quality_steps", 300,
+                                     "Iterations of the quality check (0: skip).")
+OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Output folder.")
+
+
+def pair(size, square=True):
+  photo = image.to_rgb(skimage.data.chelsea())
+  shape = (size, size) if square else image.scaled_shape(photo.shape, size)
+  return (image.resize(photo, shape),
+          image.resize(image.to_rgb(skimage.data.immunohistochemistry()), shape))
+
+
+def median_seconds(fn, x, repeats):
+  value, grad = fn(x)  # tracing and warm-up excluded
+  grad.numpy()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    value, grad = fn(x)
+    grad.numpy()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def eval_times(size, conv, repeats):
+  content, style = pair(size)
+  x = tf.constant(optimize.initial_image("random", content, style, 0).reshape(1, -1))
+  out = {}
+  for name, precision, xla in (("float32", "float32", False),
+                               ("float32 + XLA", "float32", True),
+                               ("bfloat16", "bfloat16", False)):
+    problem = optimize.Problem(content, style, config.Settings(precision=precision),
+                               vgg_weights=conv)
+    fn = problem.value_and_gradients
+    if xla:
+      plain = optimize.Problem.value_and_gradients.python_function
+      fn = tf.function(lambda x, p=problem: plain(p, x), jit_compile=True)
+    out[name] = median_seconds(fn, x, repeats)
+    print(size, name, round(out[name], 4), flush=True)
+  return out
+
+
+def psnr(a, b):
+  mse = np.mean((np.clip(a, 0, 255) - np.clip(b, 0, 255)) ** 2)
+  return float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def quality(size, steps, conv):
+  """The default problem in float32 and in bfloat16 from the same start."""
+  content, style = pair(size, square=False)
+  x0 = optimize.initial_image("random", content, style, 0)
+  reference = optimize.Problem(content, style, config.Settings(num_steps=steps),
+                               vgg_weights=conv)
+  out = {}
+  for precision in ("float32", "bfloat16"):
+    settings = config.Settings(num_steps=steps, precision=precision)
+    problem = optimize.Problem(content, style, settings, vgg_weights=conv)
+    last = list(optimize.stylize(problem, x0, report_every=steps))[-1]
+    loss = float(reference.loss_terms(tf.constant(last.image.reshape(1, -1)))["total"][0])
+    out[precision] = dict(image=last.image, loss=loss, seconds=last.elapsed,
+                          evaluations=last.evaluations)
+  f32, bf16 = out["float32"], out["bfloat16"]
+  return dict(size=list(content.shape[:2]), steps=steps,
+              loss_float32=f32["loss"], loss_bfloat16=bf16["loss"],
+              loss_ratio=bf16["loss"] / f32["loss"],
+              psnr_db=psnr(bf16["image"], f32["image"]),
+              seconds_float32=f32["seconds"], seconds_bfloat16=bf16["seconds"],
+              evaluations_float32=f32["evaluations"],
+              evaluations_bfloat16=bf16["evaluations"])
+
+
+def main(argv):
+  del argv
+  if INTRA_OP.value:
+    tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP.value)
+  if INTER_OP.value:
+    tf.config.threading.set_inter_op_parallelism_threads(INTER_OP.value)
+  threads = f"intra_op={INTRA_OP.value or 'default'}, inter_op={INTER_OP.value or 'default'}"
+  conv = vgg.load_conv_weights(weights.resolve())
+  times = {int(s): eval_times(int(s), conv, REPEATS.value) for s in SIZES.value}
+  variants = list(next(iter(times.values())))
+  lines = [f"Median seconds per value-and-gradient evaluation, default layers ({threads}; "
+           "speed-up over float32 in brackets)", "",
+           "| size | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+  for size, by in times.items():
+    lines.append(f"| {size}x{size} | " + " | ".join(
+        f"{by[v]:.3f} ({by['float32'] / by[v]:.2f}x)" for v in variants) + " |")
+  result = {"threads": threads, "eval_seconds": times}
+  if QUALITY_STEPS.value:
+    q = quality(QUALITY_SIZE.value, QUALITY_STEPS.value, conv)
+    result["bfloat16_quality"] = q
+    lines += ["", f"bfloat16 quality check ({q['size'][1]}x{q['size'][0]} px, "
+              f"{q['steps']} iterations, same start): final loss (float32 network) "
+              f"{q['loss_bfloat16']:.4g} vs {q['loss_float32']:.4g} "
+              f"(ratio {q['loss_ratio']:.3f}; target within 2%), PSNR of the two results "
+              f"{q['psnr_db']:.1f} dB (target >= 35), run time {q['seconds_bfloat16']:.0f} s "
+              f"vs {q['seconds_float32']:.0f} s"]
+  table = "\n".join(lines)
+  print(table)
+  suffix = "" if not (INTRA_OP.value or INTER_OP.value) else (
+      f"_intra{INTRA_OP.value}_inter{INTER_OP.value}")
+  os.makedirs(OUTPUT_DIR.value, exist_ok=True)
+  with open(os.path.join(OUTPUT_DIR.value, f"levers{suffix}.md"), "w",
+            encoding="utf-8") as f:
+    f.write(table + "\n")
+  with open(os.path.join(OUTPUT_DIR.value, f"levers{suffix}.json"), "w",
+            encoding="utf-8") as f:
+    json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+  app.run(main)
