@@ -1,5 +1,6 @@
 """The `nst` command end to end, and its answers to bad input."""
 
+import json
 import os
 import re
 import struct
@@ -80,6 +81,10 @@ BAD = [
     (["--output=out.gif"], "must end in one of .png"),
     (["--init=nowhere.png"], "--init: .nowhere.png. is neither one of random"),
     (["--pooling=median"], "--pooling"),
+    (["--precision=float16"], "--precision"),
+    (["--line_search=wolfe"], "--line_search"),
+    (["--normalize_vgg", "--normalize_images={dir}"],
+     "--normalize_images: no .png/.jpg images"),
     (["--no_such_flag=1"], "no_such_flag"),
     (["--vgg_weights=missing.h5"], "--vgg_weights: no such file"),
     # Hostile image files, made by the fixture below.
@@ -145,6 +150,26 @@ def hostile_files(folder):
   return {"empty": folder / "empty.jpg", "truncated": folder / "truncated.jpg",
           "tiny": folder / "tiny.png", "sliver": folder / "sliver.png",
           "bomb": folder / "bomb.png"}
+
+
+def test_normalised_bfloat16_run_records_the_normalisation(tmp_path, images,
+                                                           weights_path):
+  content, style = images
+  local = tmp_path / "vgg" / os.path.basename(weights_path)
+  local.parent.mkdir()
+  os.symlink(weights_path, local)
+  result = nst(f"--content_image={content}", f"--style_image={style}",
+               "--image_size=32", "--num_steps=5", "--normalize_vgg",
+               f"--normalize_images={content},{style}", "--precision=bfloat16",
+               "--loss_convention=authors", f"--vgg_weights={local}",
+               f"--output={tmp_path / 'n.png'}")
+  assert result.returncode == 0, result.stderr
+  record = json.loads((tmp_path / "n.json").read_text())
+  normalization = record["weights"]["normalization"]
+  assert [i["path"] for i in normalization["images"]] == [content, style]
+  assert os.path.dirname(normalization["cache"]) == str(local.parent)
+  assert record["settings"]["precision"] == "bfloat16"
+  assert record["result"]["iterations"] == 5
 
 
 def test_missing_weights_are_a_clear_error(tmp_path, images, monkeypatch):
