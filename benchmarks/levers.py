@@ -20,7 +20,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from absl import app
 from absl import flags
 import numpy as np
-import skimage.data
 import tensorflow as tf
 
 from nst import config
@@ -28,6 +27,7 @@ from nst import image
 from nst import optimize
 from nst import vgg
 from nst import weights
+import samples
 
 SIZES = flags.DEFINE_list("sizes", "256,512", "Square image sides, px.")
 REPEATS = flags.DEFINE_integer("repeats", 5, "Timed evaluations (median reported).")
@@ -37,13 +37,6 @@ QUALITY_SIZE = flags.DEFINE_integer("quality_size", 256, "Side of the quality ch
 QUALITY_STEPS = flags.DEFINE_integer("quality_steps", 300,
                                      "Iterations of the quality check (0: skip).")
 OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Output folder.")
-
-
-def pair(size, square=True):
-  photo = image.to_rgb(skimage.data.chelsea())
-  shape = (size, size) if square else image.scaled_shape(photo.shape, size)
-  return (image.resize(photo, shape),
-          image.resize(image.to_rgb(skimage.data.immunohistochemistry()), shape))
 
 
 def median_seconds(fn, x, repeats):
@@ -59,7 +52,7 @@ def median_seconds(fn, x, repeats):
 
 
 def eval_times(size, conv, repeats):
-  content, style = pair(size)
+  content, style = samples.pair(size, square=True)
   x = tf.constant(optimize.initial_image("random", content, style, 0).reshape(1, -1))
   out = {}
   for name, precision, xla in (("float32", "float32", False),
@@ -76,14 +69,9 @@ def eval_times(size, conv, repeats):
   return out
 
 
-def psnr(a, b):
-  mse = np.mean((np.clip(a, 0, 255) - np.clip(b, 0, 255)) ** 2)
-  return float(10 * np.log10(255.0 ** 2 / mse))
-
-
 def quality(size, steps, conv):
   """The default problem in float32 and in bfloat16 from the same start."""
-  content, style = pair(size, square=False)
+  content, style = samples.pair(size)
   x0 = optimize.initial_image("random", content, style, 0)
   reference = optimize.Problem(content, style, config.Settings(num_steps=steps),
                                vgg_weights=conv)
@@ -99,7 +87,7 @@ def quality(size, steps, conv):
   return dict(size=list(content.shape[:2]), steps=steps,
               loss_float32=f32["loss"], loss_bfloat16=bf16["loss"],
               loss_ratio=bf16["loss"] / f32["loss"],
-              psnr_db=psnr(bf16["image"], f32["image"]),
+              psnr_db=image.psnr(bf16["image"], f32["image"]),
               seconds_float32=f32["seconds"], seconds_bfloat16=bf16["seconds"],
               evaluations_float32=f32["evaluations"],
               evaluations_bfloat16=bf16["evaluations"])

@@ -27,14 +27,13 @@ from absl import flags
 import numpy as np
 import scipy
 import scipy.optimize
-import skimage.data
 import tensorflow as tf
 
 from nst import config
-from nst import image
 from nst import optimize
 from nst import vgg
 from nst import weights
+import samples
 
 SIZE = flags.DEFINE_integer("size", 128, "Longest image side, px.")
 BUDGETS = flags.DEFINE_list("budgets", "100,300,1000", "Evaluation budgets.")
@@ -45,13 +44,6 @@ PROBLEMS = {
     "style transfer (defaults)": config.Settings(),
 }
 OPTIMISERS = ("ours (unit_first)", "tfp (hager_zhang)", "scipy L-BFGS-B")
-
-
-def images(size):
-  photo = image.to_rgb(skimage.data.chelsea())
-  shape = image.scaled_shape(photo.shape, size)
-  return (image.resize(photo, shape),
-          image.resize(image.to_rgb(skimage.data.immunohistochemistry()), shape))
 
 
 def run_tfp(problem, x0, budget):
@@ -94,7 +86,7 @@ def loss_at(trace, budget):
 def main(argv):
   del argv
   budgets = [int(b) for b in BUDGETS.value]
-  content, style = images(SIZE.value)
+  content, style = samples.pair(SIZE.value)
   conv = vgg.load_conv_weights(weights.resolve())
   results = {}
   for name, settings in PROBLEMS.items():

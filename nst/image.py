@@ -107,6 +107,12 @@ def check_min_side(image, min_side, what):
   return image
 
 
+def psnr(a, b):
+  """Peak signal-to-noise ratio (dB) of two RGB 0-255 images, both clipped to 0-255."""
+  mse = np.mean((np.clip(a, 0, 255) - np.clip(b, 0, 255)) ** 2)
+  return float(10 * np.log10(255.0 ** 2 / mse))
+
+
 def to_uint8(image):
   return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
