@@ -13,7 +13,8 @@ Two outputs in --output_dir (default out/alpha_beta):
    unequally, so no single factor holds everywhere).
 2. alpha_beta.png / .json: the Figure 4 grid (style layer sets x alpha/beta) under
    (a) the paper's loss with the original network and (b) the authors' loss with the
-   normalised network, side by side.
+   normalised network, side by side; --variants=a,b,c adds (c), (b) with the per-layer
+   style weights reported for the authors' code (1e3/N_l^2).
 
   python scripts/alpha_beta.py --images_dir=../shared/images --image_size=256 \\
       --num_steps=300
@@ -42,18 +43,25 @@ QUICK_TABLE_SIZE = 64
 
 # (loss convention, normalised network): the combinations the table compares.
 COMBINATIONS = tuple(itertools.product(config.LOSS_CONVENTIONS, (False, True)))
-# The grid's two variants: what we default to, and what the paper's ratios assume.
-VARIANTS = (("paper", False), ("authors", True))
+# The grid's variants: (a) what we default to, (b) what the paper's ratios may assume,
+# (c) as (b) with the per-layer style weights reported for the authors' code,
+# w_l = 1e3 / N_l^2 instead of 1/5 (optional: --variants=a,b,c).
+VARIANTS = {"a": ("paper", False, False), "b": ("authors", True, False),
+            "c": ("authors", True, True)}
+GRID_VARIANTS = flags.DEFINE_list("variants", "a,b",
+                                  "Grid variants side by side (a, b, c; see above).")
 PAPER_RATIOS = (1e-3, 1e-4)   # the paper's Figure 3 ratios
 DEFAULT_RATIO = config.Settings().alpha / config.Settings().beta
 
 
-def label(convention, normalized):
-  return f"{convention} loss, {'normalised' if normalized else 'original'} VGG19"
+def label(convention, normalized, authors_weights=False):
+  return (f"{convention} loss, {'normalised' if normalized else 'original'} VGG19"
+          + (", style weights 1e3/N_l^2" if authors_weights else ""))
 
 
-def key(convention, normalized):
-  return f"{convention}+{'normalised' if normalized else 'original'}"
+def key(convention, normalized, authors_weights=False):
+  return (f"{convention}+{'normalised' if normalized else 'original'}"
+          + ("+1e3_over_n2" if authors_weights else ""))
 
 
 def measure(folder, size, conv_weights, normalized_weights):
@@ -178,30 +186,37 @@ def build(folder):
   content, style = figures.load_pair(folder, common.CONTENT,
                                      common.STYLES["composition_vii"], common.image_size())
   ratios = common.floats(RATIOS)
+  names = GRID_VARIANTS.value
+  if not names or any(n not in VARIANTS for n in names):
+    raise UserError(f"--variants: {','.join(names)!r}; choose from "
+                    f"{','.join(VARIANTS)}")
   cells, row_labels, col_labels = [], [], ["source"]
-  for v, (convention, normalized) in enumerate(VARIANTS):
-    col_labels += [f"({'ab'[v]}) {r:g}" for r in ratios]
+  for name in names:
+    col_labels += [f"({name}) {r:g}" for r in ratios]
   for row in range(len(STYLE_LAYERS)):
     subset = STYLE_LAYERS[:row + 1]
     row_labels.append(subset[0] if row == 0 else f"{subset[0]}..{subset[-1]}")
-    for v, (convention, normalized) in enumerate(VARIANTS):
+    for v, name in enumerate(names):
+      convention, normalized, authors_weights = VARIANTS[name]
+      weights = (tuple(1e3 / vgg.channels(l) ** 2 for l in subset)
+                 if authors_weights else None)
       for c, ratio in enumerate(ratios):
         settings = config.Settings(
-            alpha=ratio, beta=1.0, style_layers=subset, loss_convention=convention,
-            normalize_vgg=normalized, num_steps=common.num_steps(),
-            seed=common.SEED.value).validate()
+            alpha=ratio, beta=1.0, style_layers=subset, style_layer_weights=weights,
+            loss_convention=convention, normalize_vgg=normalized,
+            num_steps=common.num_steps(), seed=common.SEED.value).validate()
         cells.append(figures.Cell(
-            f"{key(convention, normalized)}_{subset[-1]}_ratio_{ratio:g}", row,
+            f"{key(*VARIANTS[name])}_{subset[-1]}_ratio_{ratio:g}", row,
             1 + v * len(ratios) + c, settings, content, style,
             sources={"content": common.CONTENT,
                      "style": common.STYLES["composition_vii"]}))
   layout = dict(
       sources={(0, 0): (content, "photograph"), (1, 0): (style, "painting")},
       row_labels=row_labels, col_labels=col_labels,
-      title=("alpha/beta under (a) " + label(*VARIANTS[0]) + " and (b) "
-             + label(*VARIANTS[1])),
+      title="alpha/beta under " + "; ".join(f"({n}) {label(*VARIANTS[n])}"
+                                            for n in names),
       extra={"ratios": ratios, "style_layers": list(STYLE_LAYERS),
-             "variants": {"ab"[i]: label(*v) for i, v in enumerate(VARIANTS)}})
+             "variants": {n: label(*VARIANTS[n]) for n in names}})
   return cells, layout
 
 
