@@ -93,6 +93,7 @@ def _unit_first_step(state, value_and_gradients, direction):
 
   step = _first_step(state, direction)
   val_step = line(step)
+  # Weak Wolfe; the strong form (|slope| bound) made no measurable difference here.
   wolfe = (tf.math.is_finite(val_step.f) & (slope_0 < 0)
            & (val_step.f <= state.objective_value + SUFFICIENT_DECREASE * step * slope_0)
            & (val_step.df >= CURVATURE * slope_0))

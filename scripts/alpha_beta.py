@@ -157,11 +157,7 @@ def markdown(tables, factor_summary):
 def table_sizes():
   if common.QUICK.value:
     return [QUICK_TABLE_SIZE]
-  try:
-    return [int(s) for s in TABLE_SIZES.value]
-  except ValueError:
-    raise UserError(f"--table_sizes: {TABLE_SIZES.value} is not a list of "
-                            "integers") from None
+  return common.numbers(TABLE_SIZES, int)
 
 
 def write_table(folder, output_dir):
@@ -185,7 +181,7 @@ def build(folder):
   write_table(folder, common.output_dir("alpha_beta"))
   content, style = figures.load_pair(folder, common.CONTENT,
                                      common.STYLES["composition_vii"], common.image_size())
-  ratios = common.floats(RATIOS)
+  ratios = common.numbers(RATIOS)
   names = GRID_VARIANTS.value
   if not names or any(n not in VARIANTS for n in names):
     raise UserError(f"--variants: {','.join(names)!r}; choose from "

@@ -22,7 +22,7 @@ def build(folder):
   style_name = common.STYLES["composition_vii"]
   content, style = figures.load_pair(folder, common.CONTENT, style_name,
                                      common.image_size())
-  ratios = common.floats(RATIOS)
+  ratios = common.numbers(RATIOS)
   layers = tuple(STYLE_LAYERS.value)
   cells, row_labels = [], []
   for row in range(len(layers)):

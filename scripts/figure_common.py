@@ -68,13 +68,13 @@ def output_dir(name):
   return OUTPUT_DIR.value or os.path.join("out", name)
 
 
-def floats(flag):
-  """A list flag's values as floats, or a UserError naming the flag."""
+def numbers(flag, kind=float):
+  """A list flag's values as numbers of `kind`, or a UserError naming the flag."""
   try:
-    return [float(v) for v in flag.value]
+    return [kind(v) for v in flag.value]
   except ValueError:
     raise UserError(f"--{flag.name}: {','.join(flag.value)!r} is not a list of "
-                    "numbers") from None
+                    f"{kind.__name__}s") from None
 
 
 def run(name, build):
