@@ -19,12 +19,12 @@ from tensorflow_probability.python.optimizer import linesearch
 from tensorflow_probability.python.optimizer.linesearch.internal import (
     hager_zhang_lib as hzl)
 
+from nst.config import LINE_SEARCHES
+
 # Wolfe constants of scipy's L-BFGS-B (ftol, gtol), the optimiser of the authors' code.
 SUFFICIENT_DECREASE = 1e-3
 CURVATURE = 0.9
 MAX_LINE_SEARCH_ITERATIONS = 50
-
-from nst.config import LINE_SEARCHES  # pylint: disable=unused-import
 
 
 def initial_state(value_and_gradients, position, num_correction_pairs):
