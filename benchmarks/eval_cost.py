@@ -20,10 +20,8 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -33,11 +31,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nst import config  # pylint: disable=wrong-import-position
-from nst import image as image_lib  # pylint: disable=wrong-import-position
 from nst import memory  # pylint: disable=wrong-import-position
 from nst import vgg  # pylint: disable=wrong-import-position
 from nst import weights as weights_lib  # pylint: disable=wrong-import-position
-import samples  # pylint: disable=wrong-import-position
+import common  # pylint: disable=wrong-import-position
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["128", "256", "512", "1024"],
@@ -60,20 +57,8 @@ GB = 1e9
 
 def inputs(size):
   """Deterministic content and style images (size x size, RGB 0-255) and position."""
-  content, style = samples.pair(size, square=True)
-  return content, style, samples.noise((1, size * size * 3))
-
-
-def _median_seconds(evaluate, repeats):
-  """Median wall time of `evaluate()` over `repeats` calls after one untimed warm-up
-  (tracing, oneDNN primitive creation and allocator growth happen in the first)."""
-  evaluate()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    evaluate()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+  content, style = common.pair(size, square=True)
+  return content, style, common.noise((1, size * size * 3))
 
 
 # --- 1. ours --------------------------------------------------------------------------
@@ -90,7 +75,7 @@ def time_ours(size, settings, weights_path, repeats):
     value, gradient = problem.value_and_gradients(position)
     return value.numpy(), gradient.numpy()  # .numpy() waits for the result
 
-  seconds = _median_seconds(evaluate, repeats)
+  seconds = common.median_seconds(evaluate, repeats)
   value, gradient = evaluate()
   return seconds, float(value[0]), gradient
 
@@ -124,7 +109,7 @@ def matmul_peak(n, repeats=5):
   rng = np.random.default_rng(0)
   a = tf.constant(rng.standard_normal((n, n), np.float32))
   b = tf.constant(rng.standard_normal((n, n), np.float32))
-  seconds = _median_seconds(lambda: tf.linalg.matmul(a, b).numpy(), repeats)
+  seconds = common.median_seconds(lambda: tf.linalg.matmul(a, b).numpy(), repeats)
   return 2 * n ** 3 / seconds
 
 
@@ -271,7 +256,7 @@ def time_torch(size, settings, conv_weights, repeats, layouts):
   for layout in layouts:
     problem = TorchProblem(content, style, settings, conv_weights,
                            channels_last=(layout == "channels_last"))
-    seconds = _median_seconds(lambda: problem.value_and_gradients(position), repeats)
+    seconds = common.median_seconds(lambda: problem.value_and_gradients(position), repeats)
     value, gradient = problem.value_and_gradients(position)
     results[layout] = (seconds, value, gradient.numpy())
   return results
@@ -290,19 +275,7 @@ def memory_child(size, settings, weights_path, iterations):
                                   report_every=iterations):
     pass
   return {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-          "vm_hwm_bytes": _vm_hwm(), "evaluations": iterate.evaluations}
-
-
-def _vm_hwm():
-  """This address space's own peak RSS (Linux), a cross-check on ru_maxrss."""
-  try:
-    with open("/proc/self/status", encoding="ascii") as f:
-      for line in f:
-        if line.startswith("VmHWM:"):
-          return int(line.split()[1]) * 1024
-  except OSError:
-    pass
-  return None
+          "vm_hwm_bytes": memory.proc_bytes("/proc/self/status", "VmHWM"), "evaluations": iterate.evaluations}
 
 
 def measure_memory(size, weights_path, iterations):

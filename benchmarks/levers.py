@@ -11,7 +11,6 @@ Writes <output_dir>/levers[_<threads>].md and .json.
 import json
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -27,7 +26,7 @@ from nst import image
 from nst import optimize
 from nst import vgg
 from nst import weights
-import samples
+import common
 
 SIZES = flags.DEFINE_list("sizes", "256,512", "Square image sides, px.")
 REPEATS = flags.DEFINE_integer("repeats", 5, "Timed evaluations (median reported).")
@@ -39,20 +38,8 @@ QUALITY_STEPS = flags.DEFINE_integer("quality_steps", 300,
 OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Output folder.")
 
 
-def median_seconds(fn, x, repeats):
-  value, grad = fn(x)  # tracing and warm-up excluded
-  grad.numpy()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    value, grad = fn(x)
-    grad.numpy()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
-
-
 def eval_times(size, conv, repeats):
-  content, style = samples.pair(size, square=True)
+  content, style = common.pair(size, square=True)
   x = tf.constant(optimize.initial_image("random", content, style, 0).reshape(1, -1))
   out = {}
   for name, precision, xla in (("float32", "float32", False),
@@ -64,7 +51,7 @@ def eval_times(size, conv, repeats):
     if xla:
       plain = optimize.Problem.value_and_gradients.python_function
       fn = tf.function(lambda x, p=problem: plain(p, x), jit_compile=True)
-    out[name] = median_seconds(fn, x, repeats)
+    out[name] = common.median_seconds(lambda: fn(x)[1].numpy(), repeats)
     print(size, name, round(out[name], 4), flush=True)
   return out
 
@@ -73,7 +60,7 @@ def quality(size, steps, conv):
   """The default problem in float32 and in bfloat16 from the same start, and, as the
   yardstick of how far two float32 runs drift apart anyway, float32 from a start
   perturbed by at most 0.01 grey level."""
-  content, style = samples.pair(size)
+  content, style = common.pair(size)
   x0 = optimize.initial_image("random", content, style, 0)
   nudged = x0 + np.random.default_rng(1).uniform(-0.01, 0.01, x0.shape).astype(np.float32)
   reference = optimize.Problem(content, style, config.Settings(num_steps=steps),

@@ -33,7 +33,7 @@ from nst import config
 from nst import optimize
 from nst import vgg
 from nst import weights
-import samples
+import common
 
 SIZE = flags.DEFINE_integer("size", 128, "Longest image side, px.")
 BUDGETS = flags.DEFINE_list("budgets", "100,300,1000", "Evaluation budgets.")
@@ -86,7 +86,7 @@ def loss_at(trace, budget):
 def main(argv):
   del argv
   budgets = [int(b) for b in BUDGETS.value]
-  content, style = samples.pair(SIZE.value)
+  content, style = common.pair(SIZE.value)
   conv = vgg.load_conv_weights(weights.resolve())
   results = {}
   for name, settings in PROBLEMS.items():

@@ -28,16 +28,22 @@ def estimate_bytes(shape, layers, num_correction_pairs):
   return RUNTIME_BYTES + SAFETY * (ACTIVATION_FACTOR * activations + lbfgs)
 
 
-def available_bytes():
-  """Memory the system can still give (MemAvailable), or None where unknown."""
+def proc_bytes(path, key):
+  """A "Key: N kB" line of a Linux /proc file (meminfo, self/status) in bytes, or None
+  where the file or the key is missing."""
   try:
-    with open("/proc/meminfo", encoding="ascii") as f:
+    with open(path, encoding="ascii") as f:
       for line in f:
-        if line.startswith("MemAvailable:"):
+        if line.startswith(key + ":"):
           return int(line.split()[1]) * 1024
   except OSError:
     pass
   return None
+
+
+def available_bytes():
+  """Memory the system can still give (MemAvailable), or None where unknown."""
+  return proc_bytes("/proc/meminfo", "MemAvailable")
 
 
 def largest_fitting_side(shape, layers, num_correction_pairs, available):

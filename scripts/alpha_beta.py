@@ -29,6 +29,7 @@ import numpy as np
 import figure_common as common
 from nst import config
 from nst import figures
+from nst import losses as losses_lib
 from nst import normalize
 from nst import vgg
 from nst import weights as weights_lib
@@ -82,9 +83,7 @@ def measure(folder, size, conv_weights, normalized_weights):
             "mean_painting": float(tf.reduce_mean(painting[l])),
             "energy_photo": float(tf.reduce_sum(tf.square(photo[l]))),
             "gram_energy_painting": float(tf.reduce_sum(tf.square(
-                tf.linalg.matmul(tf.reshape(painting[l], (-1, vgg.channels(l))),
-                                 tf.reshape(painting[l], (-1, vgg.channels(l))),
-                                 transpose_a=True))))}
+                losses_lib.gram(painting[l]))))}
         for l in layers}
   losses = {}
   for convention, normalized in COMBINATIONS:

@@ -1,5 +1,9 @@
-"""The benchmarks' image pair: scikit-image's Chelsea (CC0) and its immunohistochemistry
-micrograph, the CLI's default pair, so every benchmark runs without downloads."""
+"""What the benchmarks share: the image pair (scikit-image's Chelsea, CC0, and its
+immunohistochemistry micrograph, the CLI's default pair, so nothing is downloaded), the
+noise start, and how a time is taken."""
+
+import statistics
+import time
 
 import numpy as np
 import skimage.data
@@ -19,3 +23,16 @@ def pair(size, square=False):
 def noise(shape, seed=0):
   """The default start: uniform noise in 0-255 (as optimize.initial_image('random'))."""
   return np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
+
+
+def median_seconds(evaluate, repeats):
+  """Median wall time of `evaluate()` over `repeats` calls after one untimed warm-up
+  (tracing, oneDNN primitive creation and allocator growth happen in the first).
+  `evaluate` must wait for its result (e.g. call .numpy())."""
+  evaluate()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    evaluate()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
