@@ -1,8 +1,11 @@
-"""The one place that holds nst's defaults, and the checks on a run's settings.
+"""The one place that holds nst's defaults, its presets, and the checks on a run's
+settings.
 
-Defaults follow the TF1 reimplementation nst replaces (see README): alpha/beta = 1e-6
-with the paper-literal loss, content relu4_2, style relu1_1 ... relu5_1 at 0.2 each,
-average pooling, 1000 L-BFGS iterations from uniform noise.
+`Settings` (the optimisation problem) defaults to the TF1 reimplementation nst replaces
+(see README): alpha/beta = 1e-6 with the paper-literal loss, content relu4_2, style
+relu1_1 ... relu5_1 at 0.2 each, average pooling, 1000 L-BFGS iterations from uniform
+noise. A run's options (`OPTIONS`, by their flag names) start from those values, a
+preset (`PRESETS`) overrides some, and options given explicitly override the preset.
 """
 
 import dataclasses
@@ -12,6 +15,9 @@ from nst import vgg
 from nst.errors import UserError
 
 INIT_CHOICES = ("random", "content", "style", "white")
+# Keyword values of --style_layer_weights: "equal" (summing to 1) and "authors"
+# (1e3 / N_l^2 per layer, as in the authors' code; see README "Why 1e-6").
+STYLE_WEIGHT_RULES = ("equal", "authors")
 LOSS_CONVENTIONS = ("paper", "authors")  # see losses.py
 # "unit_first": try L-BFGS's natural step, then Hager-Zhang (lbfgs.py);
 # "hager_zhang": exactly tfp.optimizer.lbfgs_minimize (about 3 evaluations an iteration).
@@ -36,7 +42,7 @@ class Settings:
   content_layers: tuple = ("relu4_2",)
   content_layer_weights: tuple = None
   style_layers: tuple = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-  style_layer_weights: tuple = None
+  style_layer_weights: object = None  # None/"equal", "authors", or a tuple of floats
   pooling: str = "avg"
   init: str = "random"   # one of INIT_CHOICES, or the path of an image
   seed: int = 0
@@ -46,6 +52,9 @@ class Settings:
   normalize_vgg: bool = False     # Gatys's rescaled VGG19 (normalize.py)
   line_search: str = "unit_first"  # one of LINE_SEARCHES
   precision: str = "float32"      # network compute precision: vgg.PRECISION_POLICIES
+  tv_weight: float = 0.0          # total-variation weight (losses.total_variation)
+  style_blend_weights: tuple = None  # one per artwork; None: equal, summing to 1
+  style_scale: float = None       # artwork's longest side / output's; None: exact size
 
   def content_weights(self):
     """{layer: weight} of the content layers in use (none when alpha is 0)."""
@@ -53,7 +62,20 @@ class Settings:
 
   def style_weights(self):
     """{layer: weight} of the style layers in use (none when beta is 0)."""
-    return _weights(self.style_layers, self.style_layer_weights, self.beta)
+    weights = self.style_layer_weights
+    if weights == "authors":
+      weights = [1e3 / vgg.channels(layer) ** 2 for layer in self.style_layers]
+    return _weights(self.style_layers, weights, self.beta)
+
+  def blend_weights(self, num_styles):
+    """One weight per artwork: --style_blend_weights, else equal, summing to 1."""
+    if self.style_blend_weights is None:
+      return [1.0 / num_styles] * num_styles
+    if len(self.style_blend_weights) != num_styles:
+      raise UserError(
+          f"--style_blend_weights has {len(self.style_blend_weights)} values but "
+          f"{num_styles} style images were given; give one weight per style image")
+    return [float(w) for w in self.style_blend_weights]
 
   def layers(self):
     """Every layer the network must compute for this problem."""
@@ -61,7 +83,7 @@ class Settings:
 
   def validate(self):
     """Raise UserError, naming the flag and the fix, for any unusable setting."""
-    for name in ("alpha", "beta"):
+    for name in ("alpha", "beta", "tv_weight"):
       _check_non_negative(getattr(self, name), f"--{name}")
     if self.alpha == 0 and self.beta == 0:
       raise UserError("--alpha and --beta are both 0: nothing to optimise; "
@@ -72,7 +94,13 @@ class Settings:
       vgg.check_layers(layers, f"--{kind}_layers")
       if len(set(layers)) != len(layers):
         raise UserError(f"--{kind}_layers lists a layer twice: {','.join(layers)}")
-      if weights is not None:
+      if isinstance(weights, str):
+        if kind == "content" or weights not in STYLE_WEIGHT_RULES:
+          raise UserError(
+              f"--{kind}_layer_weights: {weights!r} is neither a comma list of numbers"
+              + (f" nor one of {', '.join(STYLE_WEIGHT_RULES)}" if kind == "style"
+                 else ""))
+      elif weights is not None:
         if len(weights) != len(layers):
           raise UserError(
               f"--{kind}_layer_weights has {len(weights)} values but "
@@ -97,6 +125,16 @@ class Settings:
     if self.precision not in vgg.PRECISION_POLICIES:
       raise UserError(f"--precision must be one of {', '.join(vgg.PRECISION_POLICIES)}, "
                       f"got {self.precision!r}")
+    if self.style_blend_weights is not None:
+      for w in self.style_blend_weights:
+        _check_non_negative(w, "--style_blend_weights")
+      if not sum(self.style_blend_weights) > 0:
+        raise UserError("--style_blend_weights are all 0; make at least one positive")
+    if self.style_scale is not None and not (
+        math.isfinite(self.style_scale) and 0 < self.style_scale <= MAX_STYLE_SCALE):
+      raise UserError(f"--style_scale must be a number in (0, {MAX_STYLE_SCALE:g}] "
+                      f"(the artwork's size relative to the output's), got "
+                      f"{self.style_scale}")
     if self.num_steps < 1:
       raise UserError(f"--num_steps must be at least 1, got {self.num_steps}")
     if self.num_correction_pairs < 1:
@@ -118,7 +156,7 @@ class Settings:
 def _weights(layers, weights, coefficient):
   if coefficient == 0:
     return {}
-  if weights is None:
+  if weights is None or weights == "equal":
     weights = [1.0 / len(layers)] * len(layers)
   return dict(zip(layers, (float(w) for w in weights)))
 
@@ -126,3 +164,65 @@ def _weights(layers, weights, coefficient):
 def _check_non_negative(value, flag):
   if not (math.isfinite(value) and value >= 0):
     raise UserError(f"{flag} must be a finite number >= 0, got {value}")
+
+
+MAX_STYLE_SCALE = 4.0  # an artwork at 4x the output's size is already 16x its pixels
+
+_ORIGINAL = Settings()
+# Every option of a run, by its flag name, with its value before any preset: the
+# original TF1 reimplementation's behaviour. The images and --output are not options.
+OPTIONS = {
+    "image_size": IMAGE_SIZE,
+    **{f.name: getattr(_ORIGINAL, f.name) for f in dataclasses.fields(Settings)},
+    "normalize_images": None,   # None: scikit-image's photographs (normalize.py)
+    "save_per_step": SAVE_PER_STEP,
+    "step_dir": None,           # None: <output name>_steps beside the output
+    "report_every": REPORT_EVERY,
+    "overwrite": False,
+    "resume": False,
+    "plot": True,
+    "vgg_weights": None,        # None: weights.resolve's search order
+}
+
+# The authors' code's conventions (README, "Why 1e-6 and not 1e-3", variant (c)): mean
+# losses, the normalised VGG19 and style layer weights 1e3/N_l^2. Both losses are then
+# means, so a ratio means the same at every image size.
+_AUTHORS = dict(loss_convention="authors", normalize_vgg=True,
+                style_layer_weights="authors")
+
+PRESETS = {
+    # Exactly the TF1 reimplementation nst replaces (run at the photograph's own size,
+    # as it did, with --image_size=0).
+    "original": {},
+    # The paper's figures at the paper's own ratios (Figure 3: 1e-3), from noise.
+    "paper": dict(_AUTHORS, alpha=1e-3),
+    # What the plain `nst` command runs: the photograph kept under a clearly
+    # transferred style at any size (measured: README, "Presets").
+    "default": dict(_AUTHORS, alpha=1e-2, init="content", num_steps=500),
+}
+DEFAULT_PRESET = "default"
+
+
+def resolve_options(preset=None, given=None):
+  """Every option's value: OPTIONS, overridden by the preset's values, overridden by
+  the options in `given` (those passed explicitly)."""
+  preset = DEFAULT_PRESET if preset is None else preset
+  if preset not in PRESETS:
+    raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+  given = dict(given or {})
+  unknown = sorted(set(given) - set(OPTIONS))
+  if unknown:
+    raise UserError(f"unknown option {', '.join(unknown)}; valid options are "
+                    f"{', '.join(OPTIONS)}")
+  return {**OPTIONS, **PRESETS[preset], **given}
+
+
+def settings_from_options(options):
+  """The Settings of resolved `options` (lists become tuples), checked."""
+  values = {}
+  for field in dataclasses.fields(Settings):
+    value = options[field.name]
+    if isinstance(value, list):
+      value = tuple(value)
+    values[field.name] = value
+  return Settings(**values).validate()

@@ -2,15 +2,15 @@
 resumed, each saved as an image plus a JSON record, and laid out as a contact sheet.
 
 The figure scripts in scripts/ only say which cells a figure has and how they are laid
-out; running, resuming and recording live here, on top of optimize.stylize.
+out; each cell is a run through the one run path (run.py), by default from the
+`original` preset, so that the figures replicate the paper with the conventions they
+were made with, whatever the command's default.
 """
 
 import dataclasses
 import json
 import os
 
-from nst import config
-from nst import records as records_lib
 from nst import image as image_lib
 from nst import sheet as sheet_lib
 from nst.errors import UserError
@@ -21,15 +21,16 @@ IMAGES_DIR_ENV = "NST_IMAGES_DIR"
 
 @dataclasses.dataclass
 class Cell:
-  """One run of a figure: its place in the grid, its settings and its two images."""
+  """One run of a figure: its place in the grid, its options and its two images."""
   name: str                # file stem of its image and record
   row: int
   col: int
-  settings: config.Settings
+  options: dict            # run options by flag name, over the `original` preset
   content: object          # float RGB 0-255 array
   style: object            # float RGB 0-255 array, same size as content
   caption: str = ""
   sources: dict = dataclasses.field(default_factory=dict)  # names of the input files
+  preset: str = "original"  # what `options` override (FIGURE_PRESET unless said)
 
 
 def images_dir(flag_value):
@@ -58,58 +59,46 @@ def load_style(folder, style_name, shape):
 
 def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
               normalize_source=None):
-  """Run every cell whose result is missing or stale; return all their records.
+  """Run every cell whose result is missing or stale; return their summaries.
 
   A cell is skipped when its image and record exist with the same settings and image
   size (so an interrupted figure resumes), unless `overwrite`. Cells with
-  settings.normalize_vgg use factors computed over `normalize_source` (normalize.py).
+  normalize_vgg use factors computed over `normalize_source` (normalize.py).
   """
-  from nst import normalize  # pylint: disable=g-import-not-at-top
-  from nst import optimize  # pylint: disable=g-import-not-at-top
-  from nst import vgg  # pylint: disable=g-import-not-at-top
+  from nst import run  # pylint: disable=g-import-not-at-top
   os.makedirs(output_dir, exist_ok=True)
-  conv_weights = None
-  networks = {}  # (normalize_vgg, pooling) -> (weights, normalisation metadata)
-  records = []
+  summaries = []
   for i, cell in enumerate(cells):
-    png = os.path.join(output_dir, cell.name + ".png")
-    record_path = os.path.join(output_dir, cell.name + ".json")
-    wanted = {"settings": records_lib.settings_dict(cell.settings),
-              "shape": list(cell.content.shape[:2])}
-    if not overwrite and os.path.isfile(png) and os.path.isfile(record_path):
-      with open(record_path, encoding="utf-8") as f:
-        record = json.load(f)
-      if all(record.get(k) == v for k, v in wanted.items()):
-        log(f"[{i + 1}/{len(cells)}] {cell.name}: done before, kept")
-        records.append(record)
-        continue
-    cell.settings.check_image_shape(cell.content.shape)
-    if conv_weights is None:
-      conv_weights = vgg.load_conv_weights(weights_path)
-    key = (cell.settings.normalize_vgg, cell.settings.pooling)
-    if key not in networks:
-      networks[key] = normalize.network_weights(weights_path, cell.settings,
-                                                normalize_source, conv_weights, log)
-    vgg_weights, normalization = networks[key]
-    problem = optimize.Problem(cell.content, cell.style, cell.settings,
-                               vgg_weights=vgg_weights)
-    x0 = optimize.initial_image(cell.settings.init, cell.content, cell.style,
-                                cell.settings.seed)
-    iterates = list(optimize.stylize(problem, x0,
-                                     report_every=cell.settings.num_steps))
-    first, last = iterates[0], iterates[-1]
-    image_lib.save_image(png, last.image)
-    record = dict(wanted, name=cell.name, row=cell.row, col=cell.col,
-                  caption=cell.caption, sources=cell.sources, image=cell.name + ".png",
-                  iterations=last.iteration, evaluations=last.evaluations,
-                  seconds=round(last.elapsed, 3), init_losses=first.losses,
-                  losses=last.losses, normalization=normalization)
-    write_json(record_path, record)
-    log(f"[{i + 1}/{len(cells)}] {cell.name}: {last.iteration} iterations, "
-        f"{last.evaluations} evaluations, {last.elapsed:.1f} s, "
-        f"loss {first.losses['total']:.3e} -> {last.losses['total']:.3e}")
-    records.append(record)
-  return records
+    prepared = run.prepare(
+        cell.content, cell.style, os.path.join(output_dir, cell.name + ".png"),
+        preset=cell.preset, image_size=0, vgg_weights=weights_path,
+        normalize_images=normalize_source, plot=False, overwrite=True,
+        **cell.options)
+    record = None if overwrite else run.done_before(prepared)
+    if record is not None:
+      log(f"[{i + 1}/{len(cells)}] {cell.name}: done before, kept")
+    else:
+      record = run.execute(prepared, log=log).record
+      result = record["result"]
+      log(f"[{i + 1}/{len(cells)}] {cell.name}: {result['iterations']} iterations, "
+          f"{result['evaluations']} evaluations, {result['seconds']:.1f} s, "
+          f"loss {record['history'][0]['total']:.3e} -> "
+          f"{result['losses']['total']:.3e}")
+    summaries.append(cell_summary(cell, record))
+  return summaries
+
+
+def cell_summary(cell, record):
+  """What the figure's JSON keeps of a cell's run record."""
+  result, start = record["result"], record["history"][0]
+  init_losses = {k: start[k] for k in result["losses"]}
+  return dict(name=cell.name, row=cell.row, col=cell.col, caption=cell.caption,
+              sources=cell.sources, image=cell.name + ".png",
+              settings=record["settings"], shape=record["shape"],
+              iterations=result["iterations"], evaluations=result["evaluations"],
+              seconds=result["seconds"], init_losses=init_losses,
+              losses=result["losses"],
+              normalization=record["weights"]["normalization"])
 
 
 def write_figure(name, records, output_dir, sources, row_labels, col_labels, title,

@@ -113,6 +113,21 @@ def psnr(a, b):
   return float(10 * np.log10(255.0 ** 2 / mse))
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the Y of YIQ
+
+
+def structure_score(result, photograph, sigma_at_256=4.0):
+  """How much of the photograph's coarse layout a result keeps: the correlation of the
+  two images' luminance after a Gaussian blur of sigma_at_256 px at 256 px (scaled
+  with the longest side, so it measures the same structures at every size). 1: the
+  same layout; about 0: none of it (a texture). Both are clipped to 0-255 first."""
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top  (via scikit-image)
+  sigma = sigma_at_256 * max(photograph.shape[:2]) / 256.0
+  blurred = [ndimage.gaussian_filter(np.clip(x, 0, 255).astype(np.float64) @ LUMA,
+                                     sigma).ravel() for x in (result, photograph)]
+  return float(np.corrcoef(*blurred)[0, 1])
+
+
 def to_uint8(image):
   return np.clip(np.round(image), 0, 255).astype(np.uint8)
 

@@ -51,9 +51,22 @@ def style_layer_loss(features, target_gram, convention="paper"):
   return squared_error / (scale * tf.square(n) * tf.square(m))
 
 
+def total_variation(images):
+  """Mean squared difference between neighbouring pixels, per image [B, H, W, C] -> [B]:
+  (sum of (x[i+1,j]-x[i,j])^2 over vertical pairs + the same over horizontal pairs)
+  / (H W C). A mean, so its weight means the same at every image size."""
+  shape = tf.shape(images)
+  vertical = tf.reduce_sum(tf.square(images[:, 1:] - images[:, :-1]), axis=[1, 2, 3])
+  horizontal = tf.reduce_sum(tf.square(images[:, :, 1:] - images[:, :, :-1]),
+                             axis=[1, 2, 3])
+  return (vertical + horizontal) / tf.cast(shape[1] * shape[2] * shape[3], images.dtype)
+
+
 def total_loss(features, content_targets, style_targets, content_weights,
-               style_weights, alpha, beta, convention="paper"):
-  """alpha * L_content + beta * L_style (eq. 7), with every part that makes it up.
+               style_weights, alpha, beta, convention="paper", images=None,
+               tv_weight=0.0):
+  """alpha * L_content + beta * L_style (eq. 7), with every part that makes it up,
+  plus tv_weight * total_variation(images) when tv_weight > 0.
 
   features: {layer: activations of the image being optimised}.
   content_targets: {layer: activations P_l of the photograph}.
@@ -61,8 +74,8 @@ def total_loss(features, content_targets, style_targets, content_weights,
   content_weights, style_weights: {layer: weight}; w_l in eq. 5, and its content
     counterpart (the paper uses one content layer with weight 1).
   Returns a dict of per-image tensors [B]: total, content (= sum_l w_l * L_l),
-  style (= sum_l w_l * E_l), and content_layers / style_layers: {layer: unweighted
-  L_l or E_l}.
+  style (= sum_l w_l * E_l), tv (0 unless tv_weight > 0), and content_layers /
+  style_layers: {layer: unweighted L_l or E_l}.
   """
   content_layers = {layer: content_layer_loss(features[layer], target, convention)
                     for layer, target in content_targets.items()}
@@ -70,10 +83,16 @@ def total_loss(features, content_targets, style_targets, content_weights,
                   for layer, target in style_targets.items()}
   content = _weighted_sum(content_layers, content_weights)
   style = _weighted_sum(style_layers, style_weights)
+  total = alpha * content + beta * style
+  tv = tf.zeros_like(total)
+  if tv_weight > 0:  # skipped at 0, so runs without it are bitwise what they were
+    tv = total_variation(images)
+    total = total + tv_weight * tv
   return {
-      "total": alpha * content + beta * style,
+      "total": total,
       "content": content,
       "style": style,
+      "tv": tv,
       "content_layers": content_layers,
       "style_layers": style_layers,
   }

@@ -8,9 +8,11 @@ with a positive per-channel scale, so every conv/relu/pool layer of the normalis
 network equals the original's divided by its channels' factors: the same function up
 to scale, which changes only how alpha/beta trade content against style.
 
-ImageNet is not at hand, so the means are taken over the images a user points to
-(each resized to NORMALIZE_IMAGE_SIZE px on its longest side, each image weighted
-equally), with the pooling of the run, and cached beside the weights.
+ImageNet is not at hand, so the means are taken over natural photographs (each
+resized to NORMALIZE_IMAGE_SIZE px on its longest side, each image weighted equally),
+with the pooling of the run, and cached beside the weights. By default those are the
+six photographs scikit-image installs with itself (BUILTIN_PHOTOGRAPHS), so the
+normalised network works offline on any install; --normalize_images points elsewhere.
 """
 
 import hashlib
@@ -26,6 +28,11 @@ from nst.errors import UserError
 from nst.files import atomic_path
 
 NORMALIZE_IMAGE_SIZE = 256
+FLOOR = 0.1  # smallest factor, as a fraction of the layer's median (scale_factors)
+# scikit-image's bundled natural photographs (the others are drawings, text,
+# micrographs and test patterns): public domain or CC0, see skimage/data/README.txt.
+BUILTIN_PHOTOGRAPHS = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png",
+                       "motorcycle_left.png", "rocket.jpg")
 RELU_LAYERS = tuple(l for l in vgg.LAYER_NAMES if l.startswith("relu"))
 
 
@@ -60,9 +67,19 @@ def activation_means(images, pooling, conv_weights):
 
 
 def scale_factors(means):
-  """The factors s_l: the mean activations, except 1 for filters that never fire on
-  these images (mean 0), which cannot be rescaled to 1 and are left as they are."""
-  return {l: np.where(m > 0, m, 1.0).astype(np.float32) for l, m in means.items()}
+  """The factors s_l: the mean activations, floored at FLOOR x the layer's median.
+
+  The floor is for filters that (almost) never fire on the images at hand: with six
+  photographs a rare filter's mean is a poor estimate of its ImageNet mean (one relu2_1
+  filter has 4e-6 on scikit-image's photographs, against a median of 106), and
+  dividing by it would amplify that filter 1e5-fold on any image where it does fire,
+  so that its Gram entries alone would make up the style loss. Filters that never
+  fire (mean 0) get the floor too. The median is over the filters that fire."""
+  factors = {}
+  for l, m in means.items():
+    floor = FLOOR * float(np.median(m[m > 0])) if np.any(m > 0) else 1.0
+    factors[l] = np.maximum(m, floor).astype(np.float32)
+  return factors
 
 
 def normalize_weights(conv_weights, factors):
@@ -87,7 +104,8 @@ def cache_path(weights_path, weights_md5, pooling, image_md5):
   digest = hashlib.md5()
   for m in image_md5:
     digest.update(m.encode())
-  digest.update(f"{pooling}:{NORMALIZE_IMAGE_SIZE}".encode())
+  digest.update(f"{pooling}:{NORMALIZE_IMAGE_SIZE}:floor{FLOOR}:positive-median"
+                .encode())
   name = (f"vgg19_normalization_{weights_md5}_{pooling}_{digest.hexdigest()[:12]}.npz")
   return os.path.join(os.path.dirname(os.path.abspath(weights_path)), name)
 
@@ -120,6 +138,8 @@ def load_or_compute(weights_path, pooling, source, conv_weights=None, log=print)
       "images": [{"path": os.path.abspath(p), "md5": m}
                  for p, m in zip(paths, image_md5)],
       "dead_filters": {l: int(np.sum(means[l] <= 0)) for l in RELU_LAYERS},
+      "floored_filters": {l: int(np.sum(factors[l] > means[l])) for l in RELU_LAYERS},
+      "floor": FLOOR,
   }
   try:
     with atomic_path(path) as tmp:
@@ -142,13 +162,16 @@ def network_weights(weights_path, settings, source, conv_weights=None, log=print
   return normalize_weights(conv_weights, factors), meta
 
 
+def builtin_source():
+  """scikit-image's photographs, as a comma list of their installed paths."""
+  import importlib.resources  # pylint: disable=g-import-not-at-top
+  folder = importlib.resources.files("skimage") / "data"
+  return ",".join(str(folder / name) for name in BUILTIN_PHOTOGRAPHS)
+
+
 def default_source(flag_value):
-  """--normalize_images, else $NST_IMAGES_DIR (the reference images folder)."""
-  source = flag_value or os.environ.get("NST_IMAGES_DIR")
-  if not source:
-    raise UserError("--normalize_vgg needs natural images to compute the scale "
-                    "factors from: pass --normalize_images=FOLDER (or a comma list of "
-                    "files), or set NST_IMAGES_DIR")
+  """--normalize_images, else scikit-image's photographs (builtin_source)."""
+  source = flag_value or builtin_source()
   image_paths(source)  # fail now, before any slow work, on a bad folder or file
   return source
 

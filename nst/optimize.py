@@ -68,11 +68,16 @@ def initial_image(init, content, style, seed):
 
 
 class Problem:
-  """The loss of one image given a photograph, an artwork and the settings.
+  """The loss of one image given a photograph, one or more artworks and the settings.
 
   Builds the VGG19 feature model (truncated at the deepest layer used) and computes the
-  targets, the photograph's content activations P_l and the artwork's Gram matrices A_l,
-  once. `value_and_gradients` is what L-BFGS calls on flat float32 positions [B, D].
+  targets, the photograph's content activations P_l and the artworks' Gram matrices,
+  once. With several artworks (a list for `style`) the target is the blend
+  A_l = sum_i w_i A_l(i) with settings.blend_weights; an artwork of another size than
+  the photograph has its Gram matrices scaled by M_l(photograph) / M_l(artwork), so that
+  every target is on the scale of the image being synthesised. `value_and_gradients`
+  is what L-BFGS calls on flat float32 positions [B, D]. Without `weights_path` or
+  `vgg_weights` the weights are found as the CLI finds them (weights.resolve).
   """
 
   def __init__(self, content, style, settings, weights_path=None, vgg_weights=None):
@@ -80,6 +85,9 @@ class Problem:
     self.shape = tuple(content.shape)
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
+    if weights_path is None and vgg_weights is None:
+      from nst import weights as weights_lib  # pylint: disable=g-import-not-at-top
+      weights_path = weights_lib.resolve()
     self.model = vgg.build_feature_model(weights_path, settings.layers(),
                                          settings.pooling, weights=vgg_weights,
                                          precision=settings.precision)
@@ -89,8 +97,19 @@ class Problem:
       self.content_targets = {l: features[l] for l in self.content_weights}
     self.style_targets = {}
     if self.style_weights:
-      features = self._features(tf.constant(style[None], tf.float32))
-      self.style_targets = {l: losses_lib.gram(features[l]) for l in self.style_weights}
+      styles = list(style) if isinstance(style, (list, tuple)) else [style]
+      blend = settings.blend_weights(len(styles))
+      for artwork, weight in zip(styles, blend):
+        features = self._features(tf.constant(artwork[None], tf.float32))
+        for l in self.style_weights:
+          target = losses_lib.gram(features[l])
+          if len(styles) > 1:
+            target = weight * target
+          if artwork.shape[:2] != self.shape[:2]:
+            target = target * (_positions(self.shape, l)
+                               / float(features[l].shape[1] * features[l].shape[2]))
+          self.style_targets[l] = (target if l not in self.style_targets
+                                   else self.style_targets[l] + target)
 
   def _features(self, images):
     return self.model(vgg.preprocess(images), training=False)
@@ -101,7 +120,8 @@ class Problem:
     return losses_lib.total_loss(
         self._features(images), self.content_targets, self.style_targets,
         self.content_weights, self.style_weights,
-        self.settings.alpha, self.settings.beta, self.settings.loss_convention)
+        self.settings.alpha, self.settings.beta, self.settings.loss_convention,
+        images=images, tv_weight=self.settings.tv_weight)
 
   @tf.function
   def value_and_gradients(self, position):
@@ -128,6 +148,12 @@ class Problem:
     `max_iterations` iterations in total."""
     return lbfgs.minimize(self.value_and_gradients, state, max_iterations,
                           self.settings.line_search)
+
+
+def _positions(shape, layer):
+  """M_l, the number of positions of `layer` for an image of `shape` (H, W, ...)."""
+  stride = 2 ** vgg.downsampling(layer)
+  return float((shape[0] // stride) * (shape[1] // stride))
 
 
 def stylize(problem, init_image=None, report_every=50, state=None, elapsed=0.0):
@@ -172,6 +198,7 @@ def _iterate(problem, state, num_steps, start):
           "total": scalar(terms["total"]),
           "content": scalar(terms["content"]),
           "style": scalar(terms["style"]),
+          "tv": scalar(terms["tv"]),
           "content_layers": {l: scalar(v) for l, v in terms["content_layers"].items()},
           "style_layers": {l: scalar(v) for l, v in terms["style_layers"].items()},
       },

@@ -10,13 +10,14 @@ from nst.sheet import load_font
 WIDTH, HEIGHT = 720, 420
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 20, 30, 45
 SERIES = (("total", (0, 0, 0)), ("alpha * content", (31, 119, 180)),
-          ("beta * style", (214, 39, 40)))
+          ("beta * style", (214, 39, 40)), ("tv_weight * tv", (44, 160, 44)))
 
 
-def loss_curves(history, alpha, beta, title="loss"):
-  """RGB uint8 chart of total, alpha*content and beta*style against iteration (log y).
+def loss_curves(history, alpha, beta, title="loss", tv_weight=0.0):
+  """RGB uint8 chart of total, alpha*content, beta*style and (when tv_weight > 0)
+  tv_weight*tv against iteration (log y).
 
-  `history` is a list of dicts with iteration, total, content and style.
+  `history` is a list of dicts with iteration, total, content, style (and tv).
   """
   iterations = [h["iteration"] for h in history]
   series = {
@@ -24,6 +25,8 @@ def loss_curves(history, alpha, beta, title="loss"):
       "alpha * content": [alpha * h["content"] for h in history],
       "beta * style": [beta * h["style"] for h in history],
   }
+  if tv_weight > 0:
+    series["tv_weight * tv"] = [tv_weight * h.get("tv", 0.0) for h in history]
   positive = [v for values in series.values() for v in values
               if v > 0 and math.isfinite(v)]
   image = Image.new("RGB", (WIDTH, HEIGHT), (255, 255, 255))
@@ -55,7 +58,7 @@ def loss_curves(history, alpha, beta, title="loss"):
     draw.line((x, y0, x, y0 + 4), fill=(0, 0, 0))
     draw.text((x - 10, y0 + 8), str(iteration), fill=(0, 0, 0), font=font)
   draw.text(((x0 + x1) // 2 - 25, HEIGHT - 18), "iteration", fill=(0, 0, 0), font=font)
-  for k, (name, colour) in enumerate(SERIES):
+  for k, (name, colour) in enumerate(s for s in SERIES if s[0] in series):
     points = [xy(i, v) for i, v in zip(iterations, series[name])
               if v > 0 and math.isfinite(v)]
     if len(points) > 1:

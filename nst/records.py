@@ -16,8 +16,8 @@ import numpy as np
 from nst.errors import UserError
 from nst.files import atomic_path, write_json
 
-RECORD_KEYS = ("nst", "versions", "argv", "flags", "settings", "images", "shape",
-               "weights", "device", "seed", "history", "result")
+RECORD_KEYS = ("nst", "versions", "argv", "flags", "preset", "settings", "images",
+               "shape", "weights", "device", "seed", "history", "result")
 
 
 def paths(output):
@@ -49,11 +49,14 @@ def settings_dict(settings):
   return json.loads(json.dumps(dataclasses.asdict(settings)))
 
 
-def make_record(*, argv, flags, settings, images, shape, weights, device, history,
-                result):
+def make_record(*, argv, flags, preset, settings, images, shape, weights, device,
+                history, result, layer_weights=None):
+  """The record of a run: `flags` holds every option's resolved value, `preset` the
+  preset they started from, `layer_weights` the per-layer weights in use."""
   return {
       "nst": 1, "versions": versions(), "argv": list(argv), "flags": flags,
-      "settings": settings_dict(settings),
+      "preset": preset, "settings": settings_dict(settings),
+      "layer_weights": layer_weights,
       "images": images, "shape": list(shape), "weights": weights, "device": device,
       "seed": settings.seed, "history": history, "result": result,
   }

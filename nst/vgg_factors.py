@@ -17,7 +17,8 @@ from nst.errors import UserError
 
 _IMAGES = flags.DEFINE_string(
     "normalize_images", None,
-    "Folder (or comma list) of natural images. Default: $NST_IMAGES_DIR.")
+    "Folder (or comma list) of natural images. Default: scikit-image's "
+    "photographs (the same as nst's).")
 _POOLING = flags.DEFINE_enum("pooling", "avg", list(vgg.POOLING_CHOICES),
                              "Pooling the means are measured with.")
 _VGG_WEIGHTS = flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 weights.")
@@ -45,10 +46,11 @@ def main(argv):
         f"pooling) over {len(meta['images'])} images at {meta['image_size']} px; "
         f"cached in {meta['cache']}")
   print(table(factors))
-  dead = {l: n for l, n in meta["dead_filters"].items() if n}
-  if dead:
-    print("filters that never fire on these images (left unscaled): "
-          + ", ".join(f"{l} {n}" for l, n in dead.items()))
+  floored = {l: n for l, n in meta.get("floored_filters", {}).items() if n}
+  if floored:
+    print(f"filters whose mean is under {meta['floor']:g} x their layer's median on "
+          "these images (scaled by that instead): "
+          + ", ".join(f"{l} {n}" for l, n in floored.items()))
 
 
 def run_main():

@@ -53,10 +53,20 @@ def md5sum(path):
   return digest.hexdigest()
 
 
+_VERIFIED = set()  # (path, size, mtime, md5) already checked in this process
+
+
 def verify(path, expected_md5=None):
-  """Raise UserError unless `path` is a readable file with the expected md5."""
+  """Raise UserError unless `path` is a readable file with the expected md5.
+
+  A file checked before in this process, unchanged since (same size and mtime), is
+  not read again: a figure or a batch resolves the weights once per run."""
   expected_md5 = expected_md5 or MD5
   try:
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, expected_md5)
+    if key in _VERIFIED:
+      return pathlib.Path(path)
     actual = md5sum(path)
   except OSError as e:
     raise UserError(f"cannot read VGG19 weights file {str(path)!r} ({e.strerror}); "
@@ -65,6 +75,7 @@ def verify(path, expected_md5=None):
     raise UserError(
         f"VGG19 weights file {str(path)!r} has md5 {actual}, expected {expected_md5} "
         f"(partial or corrupt download?); delete it and run {FETCH_COMMAND}")
+  _VERIFIED.add(key)
   return pathlib.Path(path)
 
 

@@ -52,7 +52,7 @@ VARIANTS = {"a": ("paper", False, False), "b": ("authors", True, False),
 GRID_VARIANTS = flags.DEFINE_list("variants", "a,b",
                                   "Grid variants side by side (a, b, c; see above).")
 PAPER_RATIOS = (1e-3, 1e-4)   # the paper's Figure 3 ratios
-DEFAULT_RATIO = config.Settings().alpha / config.Settings().beta
+ORIGINAL_RATIO = config.OPTIONS["alpha"] / config.OPTIONS["beta"]  # the TF1 version's
 
 
 def label(convention, normalized, authors_weights=False):
@@ -135,14 +135,14 @@ def markdown(tables, factor_summary):
     out += ["", "Content and style loss of the starting image (noise, seed 0), alpha = "
             "beta = 1, and what a ratio means in each combination:", "",
             "| combination | content | style | the paper's 1e-3 | the paper's 1e-4 "
-            "| our default 1e-6 |", "|---|---|---|---|---|---|"]
+            "| the original's 1e-6 |", "|---|---|---|---|---|---|"]
     paper, ours = key("authors", True), key("paper", False)
     for n in names:
       out.append(
           f"| {n} | {t['start_losses'][n]['content']:.3g} | "
           f"{t['start_losses'][n]['style']:.3g} | "
           + " | ".join(f"{r * t['factors'][paper][n]:.3g}" for r in PAPER_RATIOS)
-          + f" | {DEFAULT_RATIO * t['factors'][ours][n]:.3g} |")
+          + f" | {ORIGINAL_RATIO * t['factors'][ours][n]:.3g} |")
     out += ["", "Conversion factors r_column = r_row x factor:", "",
             "| from \\ to | " + " | ".join(names) + " |",
             "|---" * (len(names) + 1) + "|"]
@@ -193,16 +193,15 @@ def build(folder):
     row_labels.append(subset[0] if row == 0 else f"{subset[0]}..{subset[-1]}")
     for v, name in enumerate(names):
       convention, normalized, authors_weights = VARIANTS[name]
-      weights = (tuple(1e3 / vgg.channels(l) ** 2 for l in subset)
-                 if authors_weights else None)
+      weights = "authors" if authors_weights else None  # 1e3/N_l^2
       for c, ratio in enumerate(ratios):
-        settings = config.Settings(
+        options = dict(
             alpha=ratio, beta=1.0, style_layers=subset, style_layer_weights=weights,
             loss_convention=convention, normalize_vgg=normalized,
-            num_steps=common.num_steps(), seed=common.SEED.value).validate()
+            num_steps=common.num_steps(), seed=common.SEED.value)
         cells.append(figures.Cell(
             f"{key(*VARIANTS[name])}_{subset[-1]}_ratio_{ratio:g}", row,
-            1 + v * len(ratios) + c, settings, content, style,
+            1 + v * len(ratios) + c, options, content, style,
             sources={"content": common.CONTENT,
                      "style": common.STYLES["composition_vii"]}))
   layout = dict(

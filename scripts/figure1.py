@@ -13,7 +13,6 @@ photograph's layout while taking on the painting's colours and textures.
 from absl import flags
 
 import figure_common as common
-from nst import config
 from nst import figures
 
 # The original reimplementation's content layers, and the CVPR text's.
@@ -33,13 +32,13 @@ def cells(content, style, content_layers, num_steps, seed, sources=None):
   """The figure's ten runs: row 0 content reconstructions, row 1 style ones."""
   result = []
   for i, layer in enumerate(content_layers):
-    settings = config.Settings(alpha=1.0, beta=0.0, content_layers=(layer,),
+    settings = dict(alpha=1.0, beta=0.0, content_layers=(layer,),
                                num_steps=num_steps, seed=seed, init="random")
     result.append(figures.Cell(f"content_{layer}", 0, i + 1, settings, content, style,
                                caption=layer, sources=sources or {}))
   for i in range(len(STYLE_LAYERS)):
     layers = STYLE_LAYERS[:i + 1]
-    settings = config.Settings(alpha=0.0, beta=1.0, style_layers=layers,
+    settings = dict(alpha=0.0, beta=1.0, style_layers=layers,
                                num_steps=num_steps, seed=seed, init="random")
     caption = layers[0] if i == 0 else f"{layers[0]}..{layers[-1]}"
     result.append(figures.Cell(f"style_{layers[-1]}", 1, i + 1, settings, content,

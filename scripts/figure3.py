@@ -12,7 +12,6 @@ above and beside the results.
 from absl import flags
 
 import figure_common as common
-from nst import config
 from nst import figures
 
 ARTWORKS = ("shipwreck", "starry_night", "scream", "femme_nue_assise",
@@ -36,7 +35,7 @@ def build(folder):
   for row, preset in enumerate(PRESETS_FLAG.value, start=1):
     for col, name in enumerate(ARTWORKS, start=1):
       ratio = PRESETS[preset][name]
-      settings = config.Settings(alpha=ratio, beta=1.0, num_steps=common.num_steps(),
+      settings = dict(alpha=ratio, beta=1.0, num_steps=common.num_steps(),
                                  seed=common.SEED.value)
       cells.append(figures.Cell(
           f"{preset}_{name}", row, col, settings, content, styles[name],

@@ -9,7 +9,6 @@ relu1_1 to relu1_1..relu5_1 (equal weights); columns: alpha/beta. Content relu4_
 from absl import flags
 
 import figure_common as common
-from nst import config
 from nst import figures
 
 STYLE_LAYERS = flags.DEFINE_list(
@@ -29,9 +28,8 @@ def build(folder):
     subset = layers[:row + 1]
     row_labels.append(subset[0] if row == 0 else f"{subset[0]}..{subset[-1]}")
     for col, ratio in enumerate(ratios, start=1):
-      settings = config.Settings(alpha=ratio, beta=1.0, style_layers=subset,
+      settings = dict(alpha=ratio, beta=1.0, style_layers=subset,
                                  num_steps=common.num_steps(), seed=common.SEED.value)
-      settings.validate()
       cells.append(figures.Cell(
           f"{subset[-1]}_ratio_{ratio:g}", row, col, settings, content, style,
           sources={"content": common.CONTENT, "style": style_name}))

@@ -86,6 +86,12 @@ BAD = [
     (["--normalize_vgg", "--normalize_images={dir}"],
      "--normalize_images: no .png/.jpg images"),
     (["--no_such_flag=1"], "no_such_flag"),
+    (["--preset=fast"], "--preset"),
+    (["--style_layer_weights=bogus"], "--style_layer_weights: 'bogus' is neither"),
+    (["--tv_weight=-1"], "--tv_weight must be a finite number >= 0"),
+    (["--style_blend_weights=1,2"], "--style_blend_weights has 2 values but 1 style"),
+    (["--style_scale=0"], "--style_scale must be a number in"),
+    (["--style_image={dir},{dir}"], "is a directory"),
     (["--vgg_weights=missing.h5"], "--vgg_weights: no such file"),
     # Hostile image files, made by the fixture below.
     (["--content_image={empty}"], "cannot read .*empty.jpg"),

@@ -24,12 +24,16 @@ def script(name, *args):
                         capture_output=True, text=True, timeout=900, check=False)
 
 
-@pytest.mark.parametrize("name,cells", [("figure1", 10), ("figure3", 10),
-                                        ("figure4", 20)])
+# Each cell costs mostly its tracing (about 12 s on a 2-core AVX2 machine), so the
+# larger grids run a part of their cells here: one preset row of Figure 3, two ratio
+# columns of Figure 4.
+@pytest.mark.parametrize("name,cells,args", [
+    ("figure1", 10, []), ("figure3", 5, ["--presets=paper"]),
+    ("figure4", 10, ["--ratios=1e-4,1e-2"])])
 def test_quick_mode_writes_sheet_and_json(tmp_path, images_dir, weights_path, name,
-                                          cells):
+                                          cells, args):
   result = script(f"{name}.py", "--quick", f"--images_dir={images_dir}",
-                  f"--output_dir={tmp_path}", "--num_steps=3")
+                  f"--output_dir={tmp_path}", "--num_steps=3", *args)
   assert result.returncode == 0, result.stderr[-2000:]
   sheet = image.load_image(str(tmp_path / f"{name}.png"))
   assert sheet.shape[0] > 200 and sheet.shape[1] > 500
@@ -73,6 +77,23 @@ def test_alpha_beta_table_and_side_by_side_grid(tmp_path, images_dir, weights_pa
   assert factors["paper+normalised"]["authors+normalised"] == pytest.approx(
       2 * m * n, rel=1e-4)
   assert "| relu4_2 |" in (tmp_path / "alpha_beta_table.md").read_text()
+
+
+def test_presets_script_scores_each_preset(tmp_path, images_dir, weights_path):
+  result = script("presets.py", "--quick", f"--images_dir={images_dir}",
+                  f"--output_dir={tmp_path}", "--presets=default,paper")
+  assert result.returncode == 0, result.stderr[-2000:]
+  cells = json.loads((tmp_path / "presets.json").read_text())["cells"]
+  assert len(cells) == 6 and (tmp_path / "presets_48.png").is_file()
+  assert "| default |" in (tmp_path / "presets_table.md").read_text()
+  for cell in cells:
+    assert cell["style_reduction"] > 1
+    # From the photograph (default) the layout is there after 3 iterations; from
+    # noise (paper) it is not yet.
+    if cell["preset"] == "default":
+      assert cell["structure_score"] > 0.9, cell["name"]
+    else:
+      assert cell["structure_score"] < 0.5, cell["name"]
 
 
 def test_missing_images_dir_is_a_clear_error(tmp_path, monkeypatch):

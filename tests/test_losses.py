@@ -145,3 +145,39 @@ def test_conventions_differ_by_the_documented_factors(shape):
   paper = losses.total_loss(feats, alpha=alpha * content_factor / style_factor,
                             beta=beta, convention="paper", **kwargs)["total"]
   np.testing.assert_allclose(authors, style_factor * paper, rtol=1e-5)
+
+
+def test_total_variation_by_hand():
+  # 2x3 image, one channel: vertical differences 3, 3, 3; horizontal 1, 1, 1, 1.
+  x = np.array([[[0.0], [1.0], [2.0]], [[3.0], [4.0], [5.0]]], np.float32)[None]
+  expected = (3 * 3 ** 2 + 4 * 1 ** 2) / (2 * 3 * 1)
+  assert float(losses.total_variation(tf.constant(x))[0]) == pytest.approx(expected)
+
+
+def test_total_variation_matches_numpy_and_is_a_mean():
+  rng = np.random.default_rng(3)
+  x = rng.uniform(0, 255, (2, 9, 7, 3)).astype(np.float32)
+  expected = (np.sum(np.diff(x, axis=1) ** 2, axis=(1, 2, 3))
+              + np.sum(np.diff(x, axis=2) ** 2, axis=(1, 2, 3))) / (9 * 7 * 3)
+  np.testing.assert_allclose(losses.total_variation(tf.constant(x)).numpy(), expected,
+                             rtol=1e-5)
+  # A constant image has none; the same pattern tiled 2x2 has (almost) the same mean.
+  assert float(losses.total_variation(tf.ones((1, 5, 5, 3)))[0]) == 0
+  tiled = np.tile(x[:1], (1, 2, 2, 1))
+  assert float(losses.total_variation(tf.constant(tiled))[0]) == pytest.approx(
+      expected[0], rel=0.25)
+
+
+def test_tv_weight_adds_its_term_to_the_total():
+  rng = np.random.default_rng(4)
+  features = {"relu1_1": tf.constant(rng.normal(size=(1, 4, 4, 3)), tf.float32)}
+  images = tf.constant(rng.uniform(0, 255, (1, 8, 8, 3)), tf.float32)
+  args = (features, {"relu1_1": features["relu1_1"] * 0.5}, {}, {"relu1_1": 1.0}, {},
+          2.0, 1.0)
+  without = losses.total_loss(*args, images=images)
+  with_tv = losses.total_loss(*args, images=images, tv_weight=0.1)
+  tv = float(losses.total_variation(images)[0])
+  assert float(without["tv"][0]) == 0
+  assert float(with_tv["tv"][0]) == pytest.approx(tv)
+  assert float(with_tv["total"][0]) == pytest.approx(float(without["total"][0])
+                                                     + 0.1 * tv, rel=1e-6)

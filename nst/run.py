@@ -1,0 +1,465 @@
+"""The one run path: everything a style-transfer run does, in plain Python.
+
+`prepare` checks every input before any slow work (TensorFlow is not even imported)
+and resolves the options (preset, then what was given); `execute` builds the network
+and the problem, runs L-BFGS, hands every iterate to a callback and, when an output
+was asked for, writes the image, its record, the loss plot, step images and, after an
+interruption, the checkpoint that `resume` continues from. `transfer` is the two in
+one call. The `nst` command, the Python API (`nst.transfer`) and the figure scripts
+are thin layers over this module; nothing else builds a Problem for a run or writes
+a record.
+"""
+
+import dataclasses
+import math
+import os
+import sys
+
+import numpy as np
+
+from nst import config
+from nst import image as image_lib
+from nst import memory
+from nst import normalize
+from nst import records
+from nst import vgg
+from nst import weights as weights_lib
+from nst.errors import UserError
+from nst.files import ensure_writable_dir
+
+CHECKPOINT_EVERY = 10  # iterations per compiled chunk: what an interrupt can lose
+EXIT_NON_FINITE = 3
+EXIT_SIGINT = 130      # the shell's codes for a process ended by SIGINT / SIGTERM
+EXIT_SIGTERM = 143
+ARRAY = "<array>"      # what the record says where an image was given as an array
+
+
+class Terminated(BaseException):
+  """Raised by the CLI's SIGTERM handler, so a run killed politely saves its work."""
+
+
+class RunError(Exception):
+  """A run that wrote nothing, for a reason other than bad input (a loss that is not
+  finite at the start, an interruption before the first step); has an exit code."""
+
+  def __init__(self, message, exit_code):
+    super().__init__(message)
+    self.exit_code = exit_code
+
+
+@dataclasses.dataclass
+class Prepared:
+  """A run's checked inputs: everything `execute` needs, nothing slow done yet."""
+  options: dict           # every option, resolved (OPTIONS < preset < given)
+  preset: str
+  settings: config.Settings
+  content: np.ndarray     # float RGB 0-255 at the run's size
+  styles: list            # float RGB 0-255 arrays, one per artwork
+  init: object            # one of config.INIT_CHOICES, or an RGB array
+  sources: dict           # {"content": path or None, "style": [path or None, ...]}
+  output: str = None
+  step_dir: str = None
+  weights_path: str = None
+  normalize_source: str = None
+
+  @property
+  def shape(self):
+    return self.content.shape[:2]
+
+  @property
+  def paths(self):
+    return records.paths(self.output) if self.output else None
+
+
+@dataclasses.dataclass
+class Result:
+  """What a run gives back: the image (HxWx3 uint8) and its record (the dict the CLI
+  writes as JSON), the last iterate, why it stopped and the files written."""
+  image: np.ndarray
+  record: dict
+  last: object            # optimize.Iterate
+  stopped: str            # num_steps | converged | line_search | interrupted | non_finite
+  paths: dict = None      # image, record, plot, checkpoint when an output was given
+  signal_exit_code: int = 0
+
+  @property
+  def partial(self):
+    return self.stopped in ("interrupted", "non_finite")
+
+  @property
+  def exit_code(self):
+    if self.stopped == "interrupted":
+      return self.signal_exit_code or EXIT_SIGINT
+    return EXIT_NON_FINITE if self.stopped == "non_finite" else 0
+
+
+def transfer(content, style, output=None, *, preset=None, callback=None, log=None,
+             **options):
+  """Stylise `content` with `style`; return a Result (.image uint8, .record dict).
+
+  content: a path or an HxWx3 array (uint8, or float in 0-255 or 0-1).
+  style: the same, or a list of them (their Gram matrices blended by
+    style_blend_weights).
+  output: where to write the image (format by extension) and, beside it, its record
+    and plot; None writes nothing.
+  preset: one of config.PRESETS (default config.DEFAULT_PRESET); options given here
+    override its values.
+  callback: called with every optimize.Iterate (at least every 10 iterations).
+  options: the `nst` command's flags by name (alpha=1e-3, image_size=256, ...).
+  Bad input raises UserError with the CLI's one-line message. Ctrl-C during the run
+  returns the result so far (record["result"]["partial"] is True; with an output, a
+  checkpoint is saved that resume=True continues).
+  """
+  return execute(prepare(content, style, output, preset=preset, **options),
+                 callback=callback, log=log)
+
+
+def prepare(content, style, output=None, *, preset=None, **options):
+  """Resolve the options and check every input; raise UserError on anything wrong."""
+  options = config.resolve_options(preset, options)
+  init = options["init"]
+  # An array start is not a setting that can be written down: the record says ARRAY.
+  settings = config.settings_from_options(
+      dict(options, init=ARRAY) if isinstance(init, np.ndarray) else options)
+  _check_run_options(options)
+  if options["image_size"] < 0:
+    raise UserError(f"--image_size must be >= 0 (0 keeps the content image's size), "
+                    f"got {options['image_size']}")
+  min_side = vgg.min_image_side(settings.layers())
+
+  content_image, content_path = _load(content, "--content_image")
+  image_lib.check_min_side(content_image, min_side, _what("--content_image",
+                                                          content_path))
+  shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
+  settings.check_image_shape(shape)
+  _check_memory(settings, shape)
+  style_list = list(style) if isinstance(style, (list, tuple)) else [style]
+  if not style_list:
+    raise UserError("--style_image: no style image given; give at least one")
+  settings.blend_weights(len(style_list))
+  styles, style_paths = [], []
+  for item in style_list:
+    artwork, path = _load(item, "--style_image")
+    image_lib.check_min_side(artwork, min_side, _what("--style_image", path))
+    styles.append(_style_at_scale(artwork, shape, settings, path))
+    style_paths.append(path)
+  content_image = image_lib.resize(content_image, shape)
+
+  if isinstance(init, np.ndarray):
+    init = image_lib.resize(_load(init, "--init")[0], shape)
+  elif init == "style":  # the first artwork, at the output's size
+    init = image_lib.resize(styles[0], shape)
+  elif init not in config.INIT_CHOICES:
+    if not os.path.exists(str(init)):
+      raise UserError(f"--init: {init!r} is neither one of "
+                      f"{'|'.join(config.INIT_CHOICES)} nor an image file; check it")
+    init = image_lib.load_resized(init, shape, "--init")
+
+  step_dir = None
+  if output is not None:
+    output = os.fspath(output)
+    image_lib.check_output_path(output)
+  if options["save_per_step"] > 0:
+    step_dir = options["step_dir"] or (
+        os.path.splitext(output)[0] + "_steps" if output else None)
+    if step_dir is None:
+      raise UserError("--save_per_step needs somewhere to save: give an output or "
+                      "--step_dir")
+    ensure_writable_dir(step_dir, "--step_dir")
+  if options["resume"] and output is None:
+    raise UserError("--resume continues the run whose checkpoint lies beside its "
+                    "output; give the same output as the interrupted run")
+  weights_path = weights_lib.resolve(options["vgg_weights"])
+  normalize_source = (normalize.default_source(options["normalize_images"])
+                      if settings.normalize_vgg else None)
+  if output is not None:
+    _check_existing_outputs(output, options["resume"], options["overwrite"])
+  return Prepared(options=options, preset=preset or config.DEFAULT_PRESET,
+                  settings=settings, content=content_image, styles=styles, init=init,
+                  sources={"content": content_path, "style": style_paths},
+                  output=output, step_dir=step_dir, weights_path=weights_path,
+                  normalize_source=normalize_source)
+
+
+def _check_run_options(options):
+  if options["save_per_step"] == 0 or options["save_per_step"] < -1:
+    raise UserError(f"--save_per_step must be a positive number of iterations or -1 "
+                    f"(never), got {options['save_per_step']}")
+  if options["report_every"] < 1:
+    raise UserError(f"--report_every must be at least 1, got {options['report_every']}")
+
+
+def _what(flag, path):
+  return f"{flag}: {path!r}" if path else f"{flag}: the array"
+
+
+def _load(item, flag):
+  """(float RGB 0-255 image, its path or None) from a path or an array."""
+  if isinstance(item, np.ndarray):
+    if item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[-1] not in (1, 3, 4)):
+      raise UserError(f"{flag}: an array of shape {item.shape} is not an image; give "
+                      "an HxWx3 (or HxW) array")
+    if not np.isfinite(item).all():
+      raise UserError(f"{flag}: the array has non-finite values; give pixel values "
+                      "in 0-255 (or 0-1)")
+    return image_lib.to_rgb(item, f"{flag}: the array"), None
+  if isinstance(item, (str, os.PathLike)):
+    path = os.fspath(item)
+    return image_lib.load_image(path, flag), path
+  raise UserError(f"{flag}: give a path or an HxWx3 array, not {type(item).__name__}")
+
+
+def _style_at_scale(artwork, shape, settings, path):
+  """The artwork at the output's exact size (style_scale None, as the original), or
+  with its longest side style_scale times the output's, aspect kept."""
+  if settings.style_scale is None:
+    return image_lib.resize(artwork, shape)
+  side = max(1, round(settings.style_scale * max(shape)))
+  scaled = image_lib.scaled_shape(artwork.shape, side)
+  style_layers = list(settings.style_weights()) or list(settings.style_layers)
+  needed = vgg.min_image_side(style_layers) if style_layers else 1
+  if min(scaled) < needed:
+    raise UserError(f"--style_scale={settings.style_scale:g} makes {_what('--style_image', path)} "
+                    f"{scaled[1]}x{scaled[0]} px; the style layers need {needed} px on "
+                    "its shortest side; raise --style_scale")
+  return image_lib.resize(artwork, scaled)
+
+
+def _check_memory(settings, shape):
+  """Refuse, before any work, a size whose estimated peak memory this machine lacks.
+
+  This is host memory, what a CPU run needs; on a GPU, TensorFlow's allocator reports
+  running out of GPU memory itself.
+  """
+  available = memory.available_bytes()
+  needed = memory.estimate_bytes(shape, settings.layers(), settings.num_correction_pairs)
+  if available is not None and needed > available:
+    side = memory.largest_fitting_side(shape, settings.layers(),
+                                       settings.num_correction_pairs, available)
+    raise UserError(
+        f"--image_size: a {shape[1]}x{shape[0]} px run needs about {needed / 2**30:.1f} "
+        f"GiB but {available / 2**30:.1f} GiB is available; the largest that fits is "
+        f"--image_size={side}")
+
+
+def _check_existing_outputs(output, resume, overwrite):
+  """Never overwrite a result by accident; a checkpoint means resume is wanted."""
+  out = records.paths(output)
+  if resume:
+    if not os.path.isfile(out["checkpoint"]):
+      raise UserError(f"--resume: no checkpoint {out['checkpoint']!r} (one is written "
+                      "when a run is interrupted); run without --resume")
+    return
+  if overwrite:
+    return
+  if os.path.exists(out["checkpoint"]):
+    raise UserError(f"--output: an interrupted run left {out['checkpoint']!r}; add "
+                    "--resume to finish it, or --overwrite to start again")
+  for kind in ("image", "record", "plot"):
+    if os.path.exists(out[kind]):
+      raise UserError(f"--output: {out[kind]!r} exists; pass --overwrite to replace "
+                      "it, or choose another --output")
+
+
+def done_before(prepared):
+  """The record of `prepared`'s output if its image and record exist and were made
+  with the same settings, image size and inputs; else None (how grids and batches
+  resume)."""
+  if prepared.output is None:
+    return None
+  out = prepared.paths
+  if not (os.path.isfile(out["image"]) and os.path.isfile(out["record"])):
+    return None
+  import json  # pylint: disable=g-import-not-at-top
+  try:
+    with open(out["record"], encoding="utf-8") as f:
+      record = json.load(f)
+  except (OSError, ValueError):
+    return None
+  same = (record.get("settings") == records.settings_dict(prepared.settings)
+          and record.get("shape") == list(prepared.shape)
+          and not record.get("result", {}).get("partial", True))
+  return record if same else None
+
+
+_ENGINE = {}
+
+
+def engine():
+  """(the optimize module, the device in words), importing TensorFlow once.
+
+  Imported only after the input checks, so that bad input is reported in a fraction of
+  a second. TensorFlow 2.21 writes C++ log lines to stderr while it loads and probes
+  for CUDA that TF_CPP_MIN_LOG_LEVEL does not silence; they are hidden here, and the
+  device actually used is named instead.
+  """
+  if not _ENGINE:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    os.dup2(devnull, 2)
+    try:
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      from nst import optimize  # pylint: disable=g-import-not-at-top
+      gpus = tf.config.list_physical_devices("GPU")
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      os.close(devnull)
+    _ENGINE["optimize"] = optimize
+    _ENGINE["device"] = (f"GPU ({len(gpus)} found, using {gpus[0].name})" if gpus
+                         else "CPU")
+  return _ENGINE["optimize"], _ENGINE["device"]
+
+
+_NETWORKS = {}  # (weights path, normalize source, pooling) -> (conv weights, metadata)
+
+
+def network(prepared, log=None):
+  """The run's conv weights (normalised or not) and the normalisation's metadata,
+  read and computed once per process."""
+  settings = prepared.settings
+  source = prepared.normalize_source if settings.normalize_vgg else None
+  key = (os.path.abspath(prepared.weights_path), source, settings.pooling)
+  if key not in _NETWORKS:
+    original = (os.path.abspath(prepared.weights_path), None, settings.pooling)
+    conv = _NETWORKS[original][0] if original in _NETWORKS else None
+    _NETWORKS[key] = normalize.network_weights(
+        prepared.weights_path, settings, source, conv, log or (lambda *_: None))
+  return _NETWORKS[key]
+
+
+def execute(prepared, callback=None, log=None):
+  """Run a prepared problem; write its outputs if it has one; return a Result.
+
+  Raises RunError when nothing could be written (the loss not finite at the start,
+  an interruption before the first step).
+  """
+  optimize, device = engine()
+  settings, options, out = prepared.settings, prepared.options, prepared.paths
+  meta = {"settings": records.settings_dict(settings), "shape": list(prepared.shape),
+          "content_image": prepared.sources["content"],
+          "style_image": _joined(prepared.sources["style"])}
+  meta["settings"].pop("num_steps")  # a resumed run may be given more steps
+  state, elapsed, history = None, 0.0, []
+  if options["resume"]:
+    arrays, saved = records.load_checkpoint(out["checkpoint"], meta)
+    state = optimize.state_from_arrays(arrays)
+    elapsed, history = saved["elapsed"], saved["history"]
+
+  conv_weights, normalization = network(prepared, log)
+  problem = optimize.Problem(prepared.content, prepared.styles, settings,
+                             vgg_weights=conv_weights)
+  x0 = None if state is not None else optimize.initial_image(
+      prepared.init, prepared.content, prepared.styles[0], settings.seed)
+  save_every = options["save_per_step"]
+  report_every = save_every if save_every > 0 else options["report_every"]
+  chunk = math.gcd(report_every, max(save_every, 0), CHECKPOINT_EVERY)
+
+  last, stopped, signal_code = None, None, 0
+  try:
+    for it in optimize.stylize(problem, x0, report_every=chunk, state=state,
+                               elapsed=elapsed):
+      if not it.finite:
+        stopped = "non_finite"
+        break
+      last = it
+      if not history or history[-1]["iteration"] != it.iteration:
+        history.append(records.history_entry(it))
+      if callback is not None:
+        callback(it)
+      if (prepared.step_dir and 0 < it.iteration and not it.finished
+          and it.iteration % save_every == 0):
+        image_lib.save_image(os.path.join(prepared.step_dir,
+                                          f"step_{it.iteration:05d}.png"), it.image)
+  except KeyboardInterrupt:
+    stopped, signal_code = "interrupted", EXIT_SIGINT
+  except Terminated:
+    stopped, signal_code = "interrupted", EXIT_SIGTERM
+
+  if last is None or (stopped == "non_finite" and last.iteration == 0):
+    if stopped == "non_finite":
+      raise RunError("the loss or its gradient is not finite at the start; nothing "
+                     "was written" + NON_FINITE_HINT, EXIT_NON_FINITE)
+    raise RunError("interrupted before the first step; nothing was written",
+                   signal_code or EXIT_SIGINT)
+  if stopped is None:
+    stopped = ("num_steps" if last.iteration >= last.num_steps else
+               "converged" if last.converged else "line_search")
+  result = Result(image=image_lib.to_uint8(last.image), record=None, last=last,
+                  stopped=stopped, paths=out, signal_exit_code=signal_code)
+  summary = dict(iterations=last.iteration, evaluations=last.evaluations,
+                 seconds=round(last.elapsed, 3), losses=last.losses, stopped=stopped,
+                 partial=result.partial,
+                 image=os.path.abspath(out["image"]) if out else None)
+  if out:
+    image_lib.save_image(out["image"], last.image)
+    if options["plot"]:
+      from nst import plot as plot_lib  # pylint: disable=g-import-not-at-top
+      plot = plot_lib.loss_curves(history, settings.alpha, settings.beta,
+                                  title=os.path.basename(out["image"]),
+                                  tv_weight=settings.tv_weight)
+      summary["plot"] = os.path.abspath(image_lib.save_image(out["plot"], plot))
+  flag_values = _flag_values(prepared)
+  result.record = records.make_record(
+      argv=reproducing_argv(flag_values), flags=flag_values, preset=prepared.preset,
+      settings=settings,
+      images={"content": prepared.sources["content"] or ARRAY,
+              "style": _joined(prepared.sources["style"]) or ARRAY},
+      shape=prepared.shape,
+      weights={"path": str(prepared.weights_path), "md5": weights_lib.MD5,
+               "normalization": normalization},
+      device=device, history=history, result=summary,
+      layer_weights={"content": settings.content_weights(),
+                     "style": settings.style_weights()})
+  if out:
+    records.write_record(out["record"], result.record)
+    if stopped == "interrupted":
+      records.save_checkpoint(out["checkpoint"], optimize.state_to_arrays(last.state),
+                              dict(meta, elapsed=last.elapsed, history=history))
+    elif stopped != "non_finite" and os.path.exists(out["checkpoint"]):
+      os.remove(out["checkpoint"])  # the run it belonged to is complete
+  return result
+
+
+NON_FINITE_HINT = (". Likely causes: an alpha or beta so large the loss overflows "
+                   "float32 (try a smaller ratio), or a corrupt weights file (run "
+                   "nst-fetch-weights again)")
+
+
+def _joined(paths):
+  """The --style_image value of these artworks' paths (None if any was an array)."""
+  return None if any(p is None for p in paths) else ",".join(paths)
+
+
+def _flag_values(prepared):
+  """Every option of the run under its flag name, as JSON values, images included."""
+  values = {"content_image": prepared.sources["content"],
+            "style_image": _joined(prepared.sources["style"]),
+            "output": prepared.output, "preset": prepared.preset}
+  for name, value in prepared.options.items():
+    if isinstance(value, np.ndarray):
+      value = ARRAY
+    elif isinstance(value, os.PathLike):
+      value = os.fspath(value)
+    elif isinstance(value, tuple):
+      value = list(value)
+    values[name] = value
+  return values
+
+
+def reproducing_argv(values):
+  """`nst` flags that rebuild this run: every flag that has a value (not the output,
+  nor --overwrite or --resume). Runs from arrays can't be rebuilt from flags alone."""
+  argv = []
+  for name, value in sorted(values.items()):
+    if value is None or value == ARRAY or name in ("output", "overwrite", "resume"):
+      continue
+    if isinstance(value, bool):
+      argv.append(f"--{name}" if value else f"--no{name}")
+    elif isinstance(value, list):
+      argv.append(f"--{name}={','.join(repr(v) if isinstance(v, float) else str(v) for v in value)}")
+    else:
+      argv.append(f"--{name}={value!r}" if isinstance(value, float) else
+                  f"--{name}={value}")
+  return argv
