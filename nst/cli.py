@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs
 from absl import app
 from absl import flags
 
+from nst import color
 from nst import config
 from nst import run as run_lib
 from nst import vgg
@@ -76,6 +77,16 @@ flags.DEFINE_float(
     "tv_weight", _default("tv_weight"),
     "Total-variation weight (mean squared difference of neighbouring pixels).")
 flags.DEFINE_integer("num_steps", _default("num_steps"), "L-BFGS iterations.")
+flags.DEFINE_enum(
+    "color_control", _default("color_control"), list(color.COLOR_CONTROLS),
+    "Keep the photograph's colours (Gatys et al. 2017): luminance (transfer on "
+    "luminance, then the photograph's I and Q) or histogram (the artwork's colours "
+    "matched to the photograph's first).")
+flags.DEFINE_enum(
+    "histogram_match", _default("histogram_match"),
+    list(color.HISTOGRAM_MATCHES),
+    "How --color_control=histogram maps colours: symmetric square roots of the "
+    "covariances (as the authors' notebooks) or Cholesky factors.")
 flags.DEFINE_string(
     "init", _default("init"),
     f"Starting image: {'|'.join(config.INIT_CHOICES)} or the path of an image. "

@@ -55,6 +55,8 @@ class Settings:
   tv_weight: float = 0.0          # total-variation weight (losses.total_variation)
   style_blend_weights: tuple = None  # one per artwork; None: equal, summing to 1
   style_scale: float = None       # artwork's longest side / output's; None: exact size
+  color_control: str = "none"     # none | luminance | histogram (color.py)
+  histogram_match: str = "image_analogies"  # or "cholesky", for color_control=histogram
 
   def content_weights(self):
     """{layer: weight} of the content layers in use (none when alpha is 0)."""
@@ -135,6 +137,14 @@ class Settings:
       raise UserError(f"--style_scale must be a number in (0, {MAX_STYLE_SCALE:g}] "
                       f"(the artwork's size relative to the output's), got "
                       f"{self.style_scale}")
+    from nst import color  # pylint: disable=g-import-not-at-top
+    if self.color_control not in color.COLOR_CONTROLS:
+      raise UserError(f"--color_control must be one of "
+                      f"{', '.join(color.COLOR_CONTROLS)}, got {self.color_control!r}")
+    if self.histogram_match not in color.HISTOGRAM_MATCHES:
+      raise UserError(f"--histogram_match must be one of "
+                      f"{', '.join(color.HISTOGRAM_MATCHES)}, got "
+                      f"{self.histogram_match!r}")
     if self.num_steps < 1:
       raise UserError(f"--num_steps must be at least 1, got {self.num_steps}")
     if self.num_correction_pairs < 1:

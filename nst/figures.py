@@ -44,6 +44,14 @@ def images_dir(flag_value):
   return folder
 
 
+def reference_images(folder):
+  """The photograph and the artworks of the reference folder (content/ and style/;
+  not masks/), as the comma list that --normalize_images takes."""
+  from nst import normalize  # pylint: disable=g-import-not-at-top
+  return ",".join(p for sub in ("content", "style")
+                  for p in normalize.image_paths(os.path.join(folder, sub)))
+
+
 def load_pair(folder, content_name, style_name, image_size):
   """Photograph at `image_size` (longest side) and artwork rescaled to its size."""
   return image_lib.load_pair(os.path.join(folder, content_name),

@@ -57,6 +57,7 @@ class Prepared:
   styles: list            # float RGB 0-255 arrays, one per artwork
   init: object            # one of config.INIT_CHOICES, or an RGB array
   sources: dict           # {"content": path or None, "style": [path or None, ...]}
+  photograph: np.ndarray = None  # the content image before colour control
   output: str = None
   step_dir: str = None
   weights_path: str = None
@@ -144,6 +145,8 @@ def prepare(content, style, output=None, *, preset=None, **options):
     styles.append(_style_at_scale(artwork, shape, settings, path))
     style_paths.append(path)
   content_image = image_lib.resize(content_image, shape)
+  photograph = content_image
+  content_image, styles = _color_controlled(content_image, styles, settings)
 
   if isinstance(init, np.ndarray):
     init = image_lib.resize(_load(init, "--init")[0], shape)
@@ -176,9 +179,35 @@ def prepare(content, style, output=None, *, preset=None, **options):
     _check_existing_outputs(output, options["resume"], options["overwrite"])
   return Prepared(options=options, preset=preset or config.DEFAULT_PRESET,
                   settings=settings, content=content_image, styles=styles, init=init,
+                  photograph=photograph,
                   sources={"content": content_path, "style": style_paths},
                   output=output, step_dir=step_dir, weights_path=weights_path,
                   normalize_source=normalize_source)
+
+
+def _color_controlled(content, styles, settings):
+  """The images the optimisation sees under --color_control (color.py): luminance
+  only (the artworks' matched to the photograph's mean and deviation), or the
+  artworks with the photograph's colour mean and covariance."""
+  from nst import color  # pylint: disable=g-import-not-at-top
+  if settings.color_control == "luminance":
+    y = color.luminance(content)
+    return color.as_gray_rgb(y), [
+        color.as_gray_rgb(color.match_luminance(color.luminance(s), y)) for s in styles]
+  if settings.color_control == "histogram":
+    return content, [np.clip(color.histogram_match(s, content,
+                                                   settings.histogram_match), 0, 255)
+                     for s in styles]
+  return content, styles
+
+
+def final_image(prepared, image):
+  """What is written of an iterate: under luminance control, its luminance with the
+  photograph's colours (I and Q); else the iterate itself."""
+  if prepared.settings.color_control != "luminance":
+    return image
+  from nst import color  # pylint: disable=g-import-not-at-top
+  return color.recombine(image, prepared.photograph)
 
 
 def _check_run_options(options):
@@ -371,7 +400,8 @@ def execute(prepared, callback=None, log=None):
       if (prepared.step_dir and 0 < it.iteration and not it.finished
           and it.iteration % save_every == 0):
         image_lib.save_image(os.path.join(prepared.step_dir,
-                                          f"step_{it.iteration:05d}.png"), it.image)
+                                          f"step_{it.iteration:05d}.png"),
+                             final_image(prepared, it.image))
   except KeyboardInterrupt:
     stopped, signal_code = "interrupted", EXIT_SIGINT
   except Terminated:
@@ -386,14 +416,15 @@ def execute(prepared, callback=None, log=None):
   if stopped is None:
     stopped = ("num_steps" if last.iteration >= last.num_steps else
                "converged" if last.converged else "line_search")
-  result = Result(image=image_lib.to_uint8(last.image), record=None, last=last,
+  image = final_image(prepared, last.image)
+  result = Result(image=image_lib.to_uint8(image), record=None, last=last,
                   stopped=stopped, paths=out, signal_exit_code=signal_code)
   summary = dict(iterations=last.iteration, evaluations=last.evaluations,
                  seconds=round(last.elapsed, 3), losses=last.losses, stopped=stopped,
                  partial=result.partial,
                  image=os.path.abspath(out["image"]) if out else None)
   if out:
-    image_lib.save_image(out["image"], last.image)
+    image_lib.save_image(out["image"], image)
     if options["plot"]:
       from nst import plot as plot_lib  # pylint: disable=g-import-not-at-top
       plot = plot_lib.loss_curves(history, settings.alpha, settings.beta,

@@ -162,7 +162,8 @@ def table_sizes():
 def write_table(folder, output_dir):
   weights_path = weights_lib.resolve(common.VGG_WEIGHTS.value)
   conv = vgg.load_conv_weights(weights_path)
-  factors, meta = normalize.load_or_compute(weights_path, "avg", folder, conv)
+  factors, meta = normalize.load_or_compute(weights_path, "avg",
+                                            figures.reference_images(folder), conv)
   normalized = normalize.normalize_weights(conv, factors)
   tables = [measure(folder, s, conv, normalized) for s in table_sizes()]
   summary = {"images": len(meta["images"])}

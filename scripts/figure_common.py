@@ -92,7 +92,7 @@ def run(name, build):
   folder_out = output_dir(name)
   # Cells with normalize_vgg take the factors from the reference images.
   records = figures.run_cells(cells, folder_out, weights_path, OVERWRITE.value,
-                              normalize_source=folder)
+                              normalize_source=figures.reference_images(folder))
   extra = dict(layout.pop("extra", {}), image_size=image_size(),
                num_steps=num_steps(), images_dir=os.path.abspath(folder))
   sheet, record = figures.write_figure(

@@ -13,6 +13,7 @@ presets.json and presets_table.md.
 """
 
 import importlib.resources
+import json
 import os
 import sys
 
@@ -85,8 +86,14 @@ def main():
         row_labels=["sources"] + PRESETS.value,
         col_labels=[""] + [p[0] for p in PAIRS],
         title=f"presets at {size} px, {num_steps} iterations")
+  # Cells of earlier invocations (other sizes or presets) stay in the table.
+  path = os.path.join(out, "presets.json")
+  if os.path.isfile(path) and not common.OVERWRITE.value:
+    with open(path, encoding="utf-8") as f:
+      names = {r["name"] for r in rows}
+      rows += [r for r in json.load(f)["cells"] if r["name"] not in names]
   summary["cells"] = rows
-  write_json(os.path.join(out, "presets.json"), summary)
+  write_json(path, summary)
   lines = ["| preset | pair | size | iterations | structure score | style loss / start |",
            "| --- | --- | ---: | ---: | ---: | ---: |"]
   for r in sorted(rows, key=lambda r: (list(config.PRESETS).index(r["preset"]),

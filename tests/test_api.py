@@ -20,11 +20,22 @@ def pair():
   return photograph(48), photograph(40)[::-1].copy()
 
 
-def test_transfer_of_arrays_returns_image_and_record_and_writes_nothing(
-    tmp_path, monkeypatch, pair, weights_path):
-  monkeypatch.chdir(tmp_path)
-  seen = []
-  result = nst.transfer(*pair, callback=seen.append, **SMALL)
+@pytest.fixture(scope="module")
+def default_run(pair, weights_path, tmp_path_factory):
+  """A default run of the pair, from a fresh folder: (result, iterates, folder)."""
+  folder = tmp_path_factory.mktemp("cwd")
+  cwd = os.getcwd()
+  os.chdir(folder)
+  try:
+    seen = []
+    result = nst.transfer(*pair, callback=seen.append, **SMALL)
+  finally:
+    os.chdir(cwd)
+  return result, seen, folder
+
+
+def test_transfer_of_arrays_returns_image_and_record_and_writes_nothing(default_run):
+  result, seen, folder = default_run
   assert result.image.shape == (32, 32, 3) and result.image.dtype == np.uint8
   record = records.validate_record(result.record)
   assert record["preset"] == nst.DEFAULT_PRESET == "default"
@@ -37,7 +48,7 @@ def test_transfer_of_arrays_returns_image_and_record_and_writes_nothing(
   assert record["images"] == {"content": "<array>", "style": "<array>"}
   assert record["layer_weights"]["style"]["relu1_1"] == pytest.approx(1e3 / 64 ** 2)
   json.dumps(record)  # plain JSON values only
-  assert os.listdir(tmp_path) == []
+  assert os.listdir(folder) == []
   # The callback saw the start, every chunk and the end, in order.
   assert [it.iteration for it in seen] == [0, 4]
   np.testing.assert_array_equal(image.to_uint8(seen[-1].image), result.image)
@@ -176,3 +187,21 @@ def test_default_preset_keeps_the_photograph_under_the_style(images_dir,
   from_noise = nst.transfer(content, style, image_size=64, num_steps=40,
                             preset="paper")
   assert image.structure_score(from_noise.image, photo) < 0.5
+
+
+def test_color_control_luminance_keeps_the_photographs_colours(pair, default_run):
+  from nst import color  # pylint: disable=g-import-not-at-top
+  photo = image.resize(pair[0], (32, 32))
+  plain = default_run[0]
+  kept = nst.transfer(*pair, color_control="luminance", **SMALL)
+  assert kept.record["settings"]["color_control"] == "luminance"
+  iq = lambda x: color.rgb_to_yiq(x.astype(np.float64))[..., 1:]
+  inside = np.all((kept.image > 0) & (kept.image < 255), axis=-1)
+  # uint8 rounding moves I and Q by at most about 0.6 grey levels.
+  assert np.abs(iq(kept.image) - iq(photo))[inside].max() < 1.0
+  assert np.abs(iq(plain.image) - iq(photo)).max() > 5
+  matched = nst.transfer(*pair, color_control="histogram",
+                         histogram_match="cholesky", **SMALL)
+  assert matched.record["settings"]["histogram_match"] == "cholesky"
+  with pytest.raises(nst.UserError, match="--color_control must be one of"):
+    nst.transfer(*pair, color_control="sepia")

@@ -91,6 +91,7 @@ BAD = [
     (["--tv_weight=-1"], "--tv_weight must be a finite number >= 0"),
     (["--style_blend_weights=1,2"], "--style_blend_weights has 2 values but 1 style"),
     (["--style_scale=0"], "--style_scale must be a number in"),
+    (["--color_control=sepia"], "--color_control"),
     (["--style_image={dir},{dir}"], "is a directory"),
     (["--vgg_weights=missing.h5"], "--vgg_weights: no such file"),
     # Hostile image files, made by the fixture below.

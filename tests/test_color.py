@@ -1,0 +1,64 @@
+"""Colour control (Gatys et al., CVPR 2017): checkable properties, in numpy."""
+
+import numpy as np
+import pytest
+
+from helpers import photograph
+from nst import color
+
+
+@pytest.fixture(scope="module")
+def pair():
+  return photograph(40).astype(np.float64), photograph(32)[::-1, :, ::-1].astype(
+      np.float64) * 0.7 + 20
+
+
+def test_yiq_round_trip_and_luminance_only_changes_rgb_equally(pair):
+  content, other = pair
+  np.testing.assert_allclose(color.yiq_to_rgb(color.rgb_to_yiq(content)), content,
+                             atol=1e-9)
+  np.testing.assert_allclose(color.YIQ_TO_RGB[:, 0], 1.0, atol=1e-12)
+  out = color.recombine(color.as_gray_rgb(color.luminance(other[:32, :32])),
+                        content[:32, :32])
+  # Only luminance changed: result minus photograph is the same in R, G and B ...
+  diff = out.astype(np.float64) - content[:32, :32]
+  np.testing.assert_allclose(diff[..., 0], diff[..., 1], atol=1e-3)
+  np.testing.assert_allclose(diff[..., 0], diff[..., 2], atol=1e-3)
+  # ... I and Q are the photograph's (within 1/255 where nothing would clip) ...
+  inside = np.all((out >= 0) & (out <= 255), axis=-1)
+  iq_out = color.rgb_to_yiq(np.clip(out, 0, 255))[..., 1:]
+  iq_photo = color.rgb_to_yiq(content[:32, :32])[..., 1:]
+  assert inside.mean() > 0.5
+  np.testing.assert_allclose(iq_out[inside], iq_photo[inside], atol=1 / 255)
+  # ... and Y is the result's.
+  np.testing.assert_allclose(color.luminance(out), color.luminance(other[:32, :32]),
+                             atol=1e-3)
+
+
+def test_luminance_matching_gives_the_photographs_mean_and_deviation(pair):
+  content, style = pair
+  matched = color.match_luminance(color.luminance(style), color.luminance(content))
+  assert matched.mean() == pytest.approx(color.luminance(content).mean(), abs=1e-9)
+  assert matched.std() == pytest.approx(color.luminance(content).std(), rel=1e-9)
+
+
+@pytest.mark.parametrize("method", color.HISTOGRAM_MATCHES)
+def test_histogram_matching_gives_the_photographs_mean_and_covariance(pair, method):
+  content, style = pair
+  matched = color.histogram_match(style, content, method).astype(np.float64)
+  flat_m, flat_c = matched.reshape(-1, 3), content.reshape(-1, 3)
+  np.testing.assert_allclose(flat_m.mean(0), flat_c.mean(0), atol=1e-5 * 255)
+  cov_m = np.cov(flat_m, rowvar=False, bias=True)
+  cov_c = np.cov(flat_c, rowvar=False, bias=True)
+  assert np.linalg.norm(cov_m - cov_c) / np.linalg.norm(cov_c) < 1e-4
+  # Matching an image to itself changes nothing.
+  np.testing.assert_allclose(color.histogram_match(content, content, method), content,
+                             atol=1e-3)
+
+
+def test_the_two_histogram_matches_differ_but_agree_on_the_statistics(pair):
+  content, style = pair
+  a = color.histogram_match(style, content, "image_analogies")
+  b = color.histogram_match(style, content, "cholesky")
+  assert np.abs(a - b).max() > 1.0  # different maps ...
+  np.testing.assert_allclose(a.mean(axis=(0, 1)), b.mean(axis=(0, 1)), atol=1e-3)
