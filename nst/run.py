@@ -291,9 +291,10 @@ def _check_existing_outputs(output, resume, overwrite):
 
 
 def done_before(prepared):
-  """The record of `prepared`'s output if its image and record exist and were made
-  with the same settings, image size and inputs; else None (how grids and batches
-  resume)."""
+  """The record of `prepared`'s output if its image and record exist, complete, and
+  were made with the same settings and image size; else None (how grids resume).
+  The images themselves are not compared: a grid names each cell's output after its
+  inputs."""
   if prepared.output is None:
     return None
   out = prepared.paths
