@@ -56,28 +56,45 @@ def minimize(value_and_gradients, state, max_iterations, line_search="unit_first
       next_state = bfgs_utils.line_search_step(
           state, value_and_gradients, direction, zero, zero, zero,
           bfgs_utils.converged_all, MAX_LINE_SEARCH_ITERATIONS, zero)
+      restart = tf.zeros_like(next_state.failed)
     else:
+      direction = tf.where(has_history(state)[..., tf.newaxis], direction,
+                           -state.objective_gradient)
       next_state = _unit_first_step(state, value_and_gradients, direction)
+      # As L-BFGS-B: a line search that fails along the L-BFGS direction is not the
+      # end; the history is dropped and the next iteration searches along the
+      # gradient (with the first iteration's step). Only a failure without history
+      # stops the run.
+      restart = next_state.failed & ~state.failed & has_history(state)
+      next_state = next_state._replace(failed=next_state.failed & ~restart)
     # Same history update as tfp: push the step and gradient change unless stopped.
-    push = ~(next_state.converged | next_state.failed)
+    push = ~(next_state.converged | next_state.failed | restart)
+    keep = ~restart[tf.newaxis, :, tf.newaxis]
     return [next_state._replace(
-        position_deltas=tfp_lbfgs._queue_push(  # pylint: disable=protected-access
-            state.position_deltas, push, next_state.position - state.position),
-        gradient_deltas=tfp_lbfgs._queue_push(  # pylint: disable=protected-access
+        position_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
+            state.position_deltas, push, next_state.position - state.position), 0.0),
+        gradient_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
             state.gradient_deltas, push,
-            next_state.objective_gradient - state.objective_gradient))]
+            next_state.objective_gradient - state.objective_gradient), 0.0))]
 
   return tf.while_loop(cond, body, [state])[0]
 
 
+def has_history(state):
+  """[B]: whether a member has a correction pair (the newest is never zero after a
+  step; the queue is zero at the start and after a restart)."""
+  return tf.reduce_any(tf.not_equal(state.position_deltas[-1], 0), axis=-1)
+
+
 def _first_step(state, direction):
   """Step length to try: 1 once L-BFGS has curvature pairs (its direction is then
-  scaled by s'y/y'y); on the first iteration the direction is the raw gradient, whose
-  scale is arbitrary (1e-2 to 1e8 with alpha, beta and image size), so try the step
-  that changes the most-changed pixel by one grey level."""
+  scaled by s'y/y'y); without them (the first iteration, or after a restart) the
+  direction is the raw gradient, whose scale is arbitrary (1e-2 to 1e8 with alpha,
+  beta and image size), so try the step that changes the most-changed pixel by one
+  grey level."""
   largest = tf.reduce_max(tf.abs(direction), axis=-1)
   first = tf.math.divide_no_nan(tf.ones_like(largest), largest)
-  return tf.where(tf.equal(state.num_iterations, 0), first, tf.ones_like(largest))
+  return tf.where(has_history(state), tf.ones_like(largest), first)
 
 
 def _unit_first_step(state, value_and_gradients, direction):

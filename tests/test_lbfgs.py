@@ -75,3 +75,30 @@ def test_lower_loss_than_tfps_line_search_at_the_same_evaluations(vgg_weights):
           if it.evaluations <= tfps.evaluations][-1]
   assert ours.iteration >= 2 * tfps.iteration
   assert ours.losses["total"] < tfps.losses["total"], (ours.losses, tfps.losses)
+
+
+def test_a_failed_line_search_restarts_from_the_gradient_instead_of_stopping():
+  """A correction pair with negative curvature (y = -s) turns the L-BFGS direction
+  uphill, so the line search along it fails. As in L-BFGS-B, the history is dropped
+  and the run goes on along the gradient; with no history left to drop, it would
+  stop (hager_zhang, tfp's own iteration, keeps tfp's behaviour and stops)."""
+  f = quadratic(np.ones(8))
+  x0 = tf.constant(np.linspace(-3, 3, 8)[None], tf.float32)
+  start = lbfgs.initial_state(f, x0, 3)
+  s = tf.one_hot(0, 8)[None]
+  bad = start._replace(
+      num_iterations=tf.constant(1),
+      position_deltas=tf.tensor_scatter_nd_update(start.position_deltas, [[2]], s[None]),
+      gradient_deltas=tf.tensor_scatter_nd_update(start.gradient_deltas, [[2]], -s[None]))
+  from tensorflow_probability.python.optimizer import lbfgs as tfp_lbfgs  # pylint: disable=g-import-not-at-top
+  direction = tfp_lbfgs._get_search_direction(bad)  # pylint: disable=protected-access
+  assert float(tf.reduce_sum(direction * bad.objective_gradient)) > 0  # uphill
+
+  once = lbfgs.minimize(f, bad, 2)
+  assert not bool(once.failed[0]) and not bool(lbfgs.has_history(once)[0])
+  assert float(once.objective_value[0]) == pytest.approx(float(start.objective_value[0]))
+  on = lbfgs.minimize(f, once, 12)
+  assert not bool(on.failed[0])
+  assert float(on.objective_value[0]) < 1e-6 * float(start.objective_value[0])
+  stock = lbfgs.minimize(f, bad, 2, "hager_zhang")
+  assert bool(stock.failed[0])
