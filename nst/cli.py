@@ -246,8 +246,16 @@ def run(prepared):
   progress = _Progress(settings.num_steps,
                        save_every if save_every > 0 else options["report_every"])
   signal.signal(signal.SIGTERM, _raise_terminated)
+  # For tests of interrupts: after reporting this iteration, wait for a signal, so
+  # that the run is interrupted there on any machine, never finished first.
+  pause_at = int(os.environ.get("NST_PAUSE_AT_STEP", "-1"))
+
+  def show(it):
+    progress.show(it)
+    if it.iteration == pause_at:
+      signal.pause()
   try:
-    result = run_lib.execute(prepared, callback=progress.show, log=print)
+    result = run_lib.execute(prepared, callback=show, log=print)
   except run_lib.RunError as e:
     progress.close()
     print(f"nst: {e}", file=sys.stderr)
