@@ -23,12 +23,14 @@ setup(
         "scikit-image",  # only for its bundled sample photographs (the offline demo)
         "tqdm",  # the progress bar on a terminal
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    extras_require={"test": ["pytest", "hypothesis"],
+                    "ray": ["ray>=2.9"]},  # nst-batch --executor=ray
     entry_points={
         "console_scripts": [
             "nst=nst.cli:run_main",
             "nst-fetch-weights=nst.fetch_weights:run_main",
             "nst-vgg-factors=nst.vgg_factors:run_main",
+            "nst-batch=nst.batch:run_main",
         ],
     },
 )

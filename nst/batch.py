@@ -1,0 +1,789 @@
+"""`nst-batch`: many runs from a manifest or a product of images and option sweeps,
+resumable, one after another in this process or as tasks on a Ray cluster.
+
+Every job goes through the one run path (run.prepare / run.done_before /
+run.execute); this module only lists the jobs, hands them to an executor and keeps
+account. A job whose image and record exist with the same settings is skipped, so a
+batch that was stopped resumes; a job that fails (a bad file, a non-finite loss) is
+recorded with its error and the others go on.
+
+Exit codes: 0 all jobs done (or done before), 1 some failed (see summary.json),
+2 bad input to nst-batch itself (nothing run), 130 interrupted.
+"""
+
+import csv
+import dataclasses
+import itertools
+import json
+import os
+import re
+import sys
+import time
+import traceback
+
+from nst import config
+from nst import image as image_lib
+from nst.errors import UserError
+from nst.files import ensure_writable_dir
+from nst.files import write_json
+
+EXIT_SOME_FAILED = 1
+EXIT_INTERRUPTED = 130
+SUMMARY = "summary.json"
+SHEET = "sheet.png"
+RESERVED_NAMES = ("summary", "sheet")  # their .json / .png are the batch's own files
+# Set for the whole batch by nst-batch, never per job: resume is automatic (a
+# checkpoint beside a job's output is continued) and --overwrite reruns every job.
+BATCH_ONLY = ("resume", "overwrite")
+JOB_KEYS = ("content", "style", "output", "preset")
+
+# How a value of each option is read from text (a CSV cell, a flag, a sweep), as `nst`
+# reads its flag. Options whose default is None are named here; the others take the
+# type of their default in config.OPTIONS.
+_KINDS_OF_NONE = {"content_layer_weights": "floats", "style_layer_weights": "weights",
+                  "style_blend_weights": "floats", "style_scale": "float",
+                  "normalize_images": "str", "step_dir": "str", "vgg_weights": "str"}
+
+
+def kind(name):
+  """int | float | bool | str | list (of names) | floats | weights (floats or a
+  keyword) for option `name`."""
+  if name in _KINDS_OF_NONE:
+    return _KINDS_OF_NONE[name]
+  default = config.OPTIONS[name]
+  for python_type, word in ((bool, "bool"), (int, "int"), (float, "float"),
+                            (str, "str"), (tuple, "list")):
+    if isinstance(default, python_type):
+      return word
+  raise AssertionError(f"no kind for option {name}")
+
+
+def parse_value(name, value, where):
+  """`value` (text, or a JSON value) of option `name` as the run API takes it; a
+  UserError naming `where` (e.g. 'jobs.csv:3') if it is not one."""
+  option_kind = kind(name)
+  try:
+    if value is None:
+      if config.OPTIONS[name] is None:
+        return None
+      raise ValueError("null is not allowed here")
+    if option_kind == "bool":
+      return _bool(value)
+    if option_kind == "int":
+      if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("not an integer")
+      return int(value)
+    if option_kind == "float":
+      if isinstance(value, bool):
+        raise ValueError("not a number")
+      return float(value)
+    if option_kind == "str":
+      if not isinstance(value, str):
+        raise ValueError("not a string")
+      return value
+    items = _items(value)
+    if option_kind == "list":
+      return tuple(str(v) for v in items)
+    if (option_kind == "weights" and len(items) == 1 and isinstance(items[0], str)
+        and not _is_number(items[0])):
+      return items[0]  # a keyword (equal, authors), checked with the settings
+    return tuple(float(v) for v in items)
+  except (TypeError, ValueError) as e:
+    raise UserError(f"{where}: {name}={value!r} is not a valid value ({e}); give "
+                    f"{_KIND_HELP[option_kind]}") from None
+
+
+_KIND_HELP = {"bool": "true or false", "int": "an integer", "float": "a number",
+              "str": "a string", "list": "a comma list of names",
+              "floats": "a comma list of numbers",
+              "weights": "a comma list of numbers or a keyword (equal, authors)"}
+
+
+def _bool(value):
+  if isinstance(value, bool):
+    return value
+  text = str(value).strip().lower()
+  if text in ("true", "t", "1", "yes"):
+    return True
+  if text in ("false", "f", "0", "no"):
+    return False
+  raise ValueError("not true or false")
+
+
+def _items(value):
+  if isinstance(value, (list, tuple)):
+    return list(value)
+  if isinstance(value, str):
+    return [v.strip() for v in value.split(",") if v.strip()]
+  raise ValueError("not a list")
+
+
+def _is_number(text):
+  try:
+    float(text)
+    return True
+  except ValueError:
+    return False
+
+
+@dataclasses.dataclass
+class Job:
+  """One run of a batch: its output name (file stem) and its inputs."""
+  name: str
+  content: object          # a path (absolute) or an array
+  style: list              # paths or arrays; several are blended
+  options: dict = dataclasses.field(default_factory=dict)  # typed, by flag name
+  preset: str = None       # None: the batch's --preset, else config.DEFAULT_PRESET
+  extension: str = ".png"
+  source: str = ""         # where it came from, for messages: "jobs.csv:3"
+
+  def output(self, output_dir):
+    return os.path.join(output_dir, self.name + self.extension)
+
+
+# --- Jobs from a manifest -------------------------------------------------------
+
+
+def read_manifest(path):
+  """The jobs of a JSON Lines (.jsonl, .json, .ndjson) or CSV (.csv) manifest.
+
+  Each line: content (a path), style (a path, a list or a comma list: blended),
+  optionally output (a file name in --output_dir; default from the inputs' names),
+  preset, and any run option by its flag name. Relative image paths are relative to
+  the manifest's folder. Raises UserError naming the line for anything malformed.
+  """
+  if not os.path.isfile(path):
+    raise UserError(f"--manifest: no such file {path!r}; give a .jsonl or .csv file "
+                    "of jobs")
+  extension = os.path.splitext(path)[1].lower()
+  try:
+    with open(path, encoding="utf-8", newline="") as f:
+      if extension in (".jsonl", ".json", ".ndjson"):
+        rows = list(_json_lines(f, path))
+      elif extension == ".csv":
+        rows = list(_csv_rows(f, path))
+      else:
+        raise UserError(f"--manifest: {path!r} must end in .jsonl (JSON Lines) or "
+                        ".csv")
+  except (OSError, UnicodeDecodeError) as e:
+    raise UserError(f"--manifest: cannot read {path!r} ({e})") from None
+  if not rows:
+    raise UserError(f"--manifest: {path!r} has no jobs; give one job per line")
+  base = os.path.dirname(os.path.abspath(path))
+  jobs = [job_from_row(row, where, base) for where, row in rows]
+  check_names(jobs)
+  return jobs
+
+
+def _json_lines(f, path):
+  for number, line in enumerate(f, 1):
+    if not line.strip() or line.lstrip().startswith("#"):
+      continue
+    where = f"{path}:{number}"
+    try:
+      row = json.loads(line)
+    except ValueError as e:
+      raise UserError(f"{where}: not valid JSON ({e}); give one object per line, "
+                      'e.g. {"content": "photo.jpg", "style": "art.jpg"}') from None
+    if not isinstance(row, dict):
+      raise UserError(f"{where}: a JSON object is needed, got "
+                      f"{type(row).__name__}; e.g. "
+                      '{"content": "photo.jpg", "style": "art.jpg"}')
+    yield where, row
+
+
+def _csv_rows(f, path):
+  reader = csv.DictReader(f)
+  if not reader.fieldnames:
+    return
+  for row in reader:
+    where = f"{path}:{reader.line_num}"
+    if None in row:
+      raise UserError(f"{where}: more cells than the header has columns; quote a "
+                      'comma list ("a.jpg,b.jpg")')
+    # An empty cell is a value not given: the preset's or the batch flags' stands.
+    row = {k.strip(): v.strip() for k, v in row.items()
+           if k and v is not None and v.strip()}
+    if row:
+      yield where, row
+
+
+def job_from_row(row, where, base="."):
+  """A Job from one manifest line (a dict); UserError naming `where` if it is bad."""
+  unknown = sorted(set(row) - set(JOB_KEYS) - set(config.OPTIONS))
+  if unknown:
+    raise UserError(f"{where}: unknown key {', '.join(map(repr, unknown))}; valid "
+                    f"keys are {', '.join(JOB_KEYS)} and the run options "
+                    f"({', '.join(n for n in config.OPTIONS if n not in BATCH_ONLY)})")
+  for name in BATCH_ONLY:
+    if name in row:
+      raise UserError(f"{where}: {name!r} is set for the whole batch (resume is "
+                      "automatic; --overwrite reruns every job); remove it")
+  for key in ("content", "style"):
+    if not row.get(key):
+      raise UserError(f"{where}: no {key!r}; every line needs a content and a style "
+                      "image")
+  content = row["content"]
+  if not isinstance(content, str):
+    raise UserError(f"{where}: 'content' must be one path, got {content!r}")
+  try:
+    styles = [str(s) for s in _items(row["style"])]
+  except ValueError:
+    styles = []
+  if not styles:
+    raise UserError(f"{where}: 'style' must be a path, a list of paths or a comma "
+                    f"list, got {row['style']!r}")
+  preset = row.get("preset")
+  if preset is not None and preset not in config.PRESETS:
+    raise UserError(f"{where}: preset must be one of {', '.join(config.PRESETS)}, "
+                    f"got {preset!r}")
+  options = {k: parse_value(k, v, where) for k, v in row.items()
+             if k in config.OPTIONS}
+  content, styles = _absolute(content, base), [_absolute(s, base) for s in styles]
+  if row.get("output"):
+    name, extension = _output_name(row["output"], where)
+  else:
+    name, extension = default_name(content, styles), ".png"
+  return Job(name=name, content=content, style=styles, options=options,
+             preset=preset, extension=extension, source=where)
+
+
+def _absolute(path, base):
+  return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+
+def _output_name(output, where):
+  if not isinstance(output, str) or os.path.basename(output) != output or \
+      output in (".", ".."):
+    raise UserError(f"{where}: output {output!r} must be a file name (no folder): "
+                    "results go in --output_dir")
+  stem, extension = os.path.splitext(output)
+  if not extension:
+    extension = ".png"
+  if extension.lower() not in image_lib.EXTENSIONS:
+    raise UserError(f"{where}: output {output!r} must end in one of "
+                    f"{', '.join(image_lib.EXTENSIONS)} (or have no extension: .png)")
+  return stem, extension
+
+
+def safe(text):
+  """A filesystem-safe, deterministic rendering of `text` for a file name."""
+  return re.sub(r"[^A-Za-z0-9.+=-]+", "_", str(text)).strip("._") or "_"
+
+
+def default_name(content, styles, sweep=()):
+  """'<content>__<style>[+<style>...][__<option>-<value>...]' from the file stems."""
+  stem = lambda p: safe(os.path.splitext(os.path.basename(str(p)))[0])
+  parts = [stem(content), "+".join(stem(s) for s in styles)]
+  parts += [f"{name}-{safe(text.replace(',', '+'))}" for name, text in sweep]
+  return "__".join(parts)
+
+
+def check_names(jobs):
+  """Every job needs its own output: two jobs with one name would overwrite each
+  other, and summary/sheet are the batch's own files."""
+  seen = {}
+  for job in jobs:
+    if job.name in RESERVED_NAMES:
+      raise UserError(f"{job.source}: output name {job.name!r} is the batch's own "
+                      f"file ({SUMMARY}, {SHEET}); choose another")
+    if job.name in seen:
+      raise UserError(f"{job.source}: output name {job.name!r} is also that of "
+                      f"{seen[job.name]}; give each job its own 'output'")
+    seen[job.name] = job.source
+
+
+# --- Jobs from a product --------------------------------------------------------
+
+
+def image_list(value, flag):
+  """The image files of a folder (sorted, subfolders included) or a comma list."""
+  if os.path.isdir(value):
+    paths = sorted(os.path.join(root, n) for root, _, names in os.walk(value)
+                   for n in names if n.lower().endswith(image_lib.EXTENSIONS))
+    if not paths:
+      raise UserError(f"{flag}: no {'/'.join(image_lib.EXTENSIONS)} images in folder "
+                      f"{value!r}")
+    return [os.path.abspath(p) for p in paths]
+  paths = [p.strip() for p in value.split(",") if p.strip()]
+  if not paths:
+    raise UserError(f"{flag}: give a folder or a comma list of images")
+  return [os.path.abspath(os.path.expanduser(p)) for p in paths]
+
+
+def parse_sweep(text):
+  """'name=v1,v2' -> (name, [(value text, typed value), ...]). Values of list
+  options (style_layers, weights) are separated by ';' since each is a comma list."""
+  name, sep, values = text.partition("=")
+  name = name.strip()
+  where = f"--sweep={text}"
+  if not sep or not name:
+    raise UserError(f"{where}: give name=value1,value2 (e.g. --sweep alpha=1e-3,1e-2)")
+  if name != "preset" and (name not in config.OPTIONS or name in BATCH_ONLY):
+    raise UserError(f"{where}: {name!r} is not a run option; valid names are preset "
+                    f"and {', '.join(n for n in config.OPTIONS if n not in BATCH_ONLY)}")
+  separator = ";" if name != "preset" and kind(name) in ("list", "floats",
+                                                         "weights") else ","
+  texts = [v.strip() for v in values.split(separator) if v.strip()]
+  if not texts:
+    raise UserError(f"{where}: no values; give name=value1{separator}value2")
+  if name == "preset":
+    for t in texts:
+      if t not in config.PRESETS:
+        raise UserError(f"{where}: preset must be one of {', '.join(config.PRESETS)}, "
+                        f"got {t!r}")
+    return name, [(t, t) for t in texts]
+  return name, [(t, parse_value(name, t, where)) for t in texts]
+
+
+def product_jobs(contents, styles, sweeps=()):
+  """Every (content, style, sweep values...) combination, content outermost, as Jobs
+  named by default_name; `sweeps` as parse_sweep returns them."""
+  jobs = []
+  for content, style, *values in itertools.product(
+      contents, styles, *[v for _, v in sweeps]):
+    chosen = [(name, text, value) for (name, _), (text, value) in zip(sweeps, values)]
+    options = {name: value for name, _, value in chosen if name != "preset"}
+    preset = next((value for name, _, value in chosen if name == "preset"), None)
+    jobs.append(Job(name=default_name(content, [style],
+                                      [(n, t) for n, t, _ in chosen]),
+                    content=content, style=[style], options=options, preset=preset,
+                    source="product"))
+  check_names(jobs)
+  return jobs
+
+
+# --- One job ---------------------------------------------------------------------
+
+
+def prepare_job(job, output_dir, common, preset, overwrite, resume=False):
+  """run.prepare for `job`: the batch's options under the job's own."""
+  from nst import run  # pylint: disable=g-import-not-at-top
+  # overwrite: a stale result (other settings, or partial) is replaced, as the figure
+  # grids do; an up-to-date one was skipped before this is called.
+  return run.prepare(job.content, job.style, job.output(output_dir),
+                     preset=job.preset or preset,
+                     **dict(common, **job.options, overwrite=True, resume=resume))
+
+
+def run_job(job, output_dir, common, preset, overwrite=False, log=print):
+  """Run one job through the run path; return its summary entry (never raises for a
+  failing job: its state is 'failed' with the error)."""
+  from nst import run  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  entry = job_entry(job, output_dir)
+  try:
+    prepared = prepare_job(job, output_dir, common, preset, overwrite)
+    record = None if overwrite else run.done_before(prepared)
+    if record is None:
+      # A checkpoint is what Ctrl-C left of this job: continue it, not start again.
+      if not overwrite and os.path.isfile(prepared.paths["checkpoint"]):
+        prepared = prepare_job(job, output_dir, common, preset, overwrite, resume=True)
+      result = run.execute(prepared, log=log)
+      record = result.record
+      if result.stopped == "interrupted":
+        entry.update(state="interrupted", error="interrupted; a checkpoint was "
+                     "saved and the next run of the batch continues it")
+        raise KeyboardInterrupt
+      if result.stopped == "non_finite":
+        entry.update(state="failed", error=(
+            f"the loss or its gradient became non-finite at step "
+            f"{result.last.iteration + 1}; kept the last finite image (partial)"))
+      else:
+        entry["state"] = "done"
+    else:
+      entry["state"] = "skipped"
+    entry.update(iterations=record["result"]["iterations"],
+                 seconds=record["result"]["seconds"],
+                 stopped=record["result"]["stopped"])
+  except UserError as e:
+    entry.update(state="failed", error=str(e))
+  except run.RunError as e:
+    entry.update(state="failed", error=str(e))
+  except KeyboardInterrupt:
+    if entry["state"] != "interrupted":
+      entry.update(state="interrupted", error="interrupted")
+    entry["wall_seconds"] = round(time.perf_counter() - start, 3)
+    raise JobInterrupted(entry) from None
+  except Exception as e:  # pylint: disable=broad-except
+    # Anything else (out of memory, a bug) fails this job, not the batch.
+    traceback.print_exc()
+    entry.update(state="failed", error=f"{type(e).__name__}: {e}")
+  entry["wall_seconds"] = round(time.perf_counter() - start, 3)
+  return entry
+
+
+class JobInterrupted(KeyboardInterrupt):
+  """Ctrl-C during a job: carries the job's entry so the batch can record it."""
+
+  def __init__(self, entry):
+    super().__init__()
+    self.entry = entry
+
+
+def job_entry(job, output_dir):
+  """A job's line in summary.json, before it has run."""
+  from nst import records  # pylint: disable=g-import-not-at-top
+  out = records.paths(job.output(output_dir))
+  return dict(name=job.name, source=job.source,
+              inputs={"content": _input(job.content),
+                      "style": [_input(s) for s in job.style]},
+              preset=job.preset, options=_json_options(job.options), state="pending",
+              error=None, iterations=None, seconds=None, stopped=None,
+              wall_seconds=None,
+              outputs={"image": os.path.abspath(out["image"]),
+                       "record": os.path.abspath(out["record"])})
+
+
+def _input(item):
+  return item if isinstance(item, str) else "<array>"
+
+
+def _json_options(options):
+  return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+# --- Executors --------------------------------------------------------------------
+
+
+class LocalExecutor:
+  """Jobs one after another in this process (TensorFlow and the network are loaded
+  once for all of them)."""
+  name = "local"
+  parallelism = 1
+
+  def map(self, function, argument_lists):
+    """Yield (index, function(*arguments)) for each, in order, as each finishes."""
+    for index, arguments in enumerate(argument_lists):
+      yield index, function(*arguments)
+
+  def close(self):
+    pass
+
+
+class RayExecutor:
+  """One Ray task per job, on a local instance started here or on a cluster at
+  `address`; each task asks for one GPU when the cluster has GPUs, so N GPUs run N
+  jobs at once. Workers import nst themselves (it must be installed on every node)
+  and read the weights by the same rules as a local run."""
+  name = "ray"
+
+  def __init__(self, address=None, num_cpus=None):
+    try:
+      import ray  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise UserError('--executor=ray needs Ray: pip install -e ".[ray]" (or pip '
+                      'install "ray>=2.9")') from None
+    self.ray = ray
+    self.started = not ray.is_initialized()
+    if self.started:
+      try:
+        if address:
+          ray.init(address=address, log_to_driver=True)
+        else:  # a local instance, just for this batch
+          ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                   log_to_driver=True)
+      except (ConnectionError, RuntimeError, ValueError) as e:
+        raise UserError(f"--ray_address: cannot connect to Ray at {address!r} ({e}); "
+                        "start it with `ray start --head`, or omit --ray_address for "
+                        "a local instance") from None
+    resources = ray.cluster_resources()
+    self.gpus = int(resources.get("GPU", 0))
+    self.parallelism = self.gpus or max(1, int(resources.get("CPU", 1)))
+
+  def map(self, function, argument_lists):
+    """Yield (index, result) as each task finishes; a task lost to the cluster (a
+    worker killed, out of memory) yields its RayError as the result."""
+    ray = self.ray
+    task = ray.remote(num_cpus=1, num_gpus=1 if self.gpus else 0,
+                      max_retries=0)(function)
+    pending = {task.remote(*arguments): i for i, arguments in enumerate(argument_lists)}
+    try:
+      while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        index = pending.pop(done[0])
+        try:
+          yield index, ray.get(done[0])
+        except ray.exceptions.RayError as e:
+          yield index, e
+    finally:
+      for ref in pending:  # stopped early (Ctrl-C): cancel what has not run
+        ray.cancel(ref, force=True)
+
+  def close(self):
+    if self.started:
+      self.ray.shutdown()
+
+
+def make_executor(name, address=None, num_cpus=None):
+  if name == "local":
+    return LocalExecutor()
+  if name == "ray":
+    return RayExecutor(address, num_cpus)
+  raise UserError(f"--executor must be local or ray, got {name!r}")
+
+
+# --- The batch ---------------------------------------------------------------------
+
+
+def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
+              overwrite=False, log=print, on_job=None):
+  """Run `jobs` (skipping those done before); write summary.json and sheet.png into
+  `output_dir`; return the summary dict. `common`: options of every job (a job's own
+  win). `on_job(entry)` is called after each job (a KeyboardInterrupt raised there
+  stops the batch as Ctrl-C does). Ctrl-C stops the batch with the summary written;
+  summary["interrupted"] is then True."""
+  common = dict(common or {})
+  executor = executor or LocalExecutor()
+  ensure_writable_dir(output_dir, "--output_dir")
+  start = time.perf_counter()
+  entries = [job_entry(job, output_dir) for job in jobs]
+  summary = dict(output_dir=os.path.abspath(output_dir), executor=executor.name,
+                 preset=preset, common_options=_json_options(common), jobs=entries,
+                 interrupted=False)
+  todo = _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log)
+  total = len(jobs)
+  finished = total - len(todo)
+  log(f"nst-batch: {total} jobs: {len(todo)} to run, "
+      f"{sum(e['state'] == 'skipped' for e in entries)} done before, "
+      f"{sum(e['state'] == 'failed' for e in entries)} failed their checks; "
+      f"executor {executor.name}")
+  _write_summary(summary, output_dir, start)
+  try:
+    arguments = [(jobs[i], output_dir, common, preset, overwrite) for i in todo]
+    ran = 0
+    for k, entry in executor.map(run_job, arguments):
+      index = todo[k]
+      if isinstance(entry, BaseException):  # lost by the executor
+        entry = dict(entries[index], state="failed", error=f"{type(entry).__name__}: "
+                     f"{entry}")
+      entries[index] = entry
+      finished, ran = finished + 1, ran + 1
+      log(_progress(entry, finished, total, ran, len(todo), start))
+      _write_summary(summary, output_dir, start)
+      if on_job is not None:
+        on_job(entry)
+  except KeyboardInterrupt as e:
+    if isinstance(e, JobInterrupted):
+      entries[[j.name for j in jobs].index(e.entry["name"])] = e.entry
+    summary["interrupted"] = True
+    log(f"nst-batch: interrupted after {finished}/{total} jobs; run the same command "
+        "again to continue (done jobs are skipped)")
+  finally:
+    executor.close()
+  _write_summary(summary, output_dir, start)
+  if any(e["state"] in ("done", "skipped") for e in entries):
+    write_sheet(entries, output_dir, summary)
+  return summary
+
+
+def _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log):
+  """Check every job's inputs (run.prepare: files, values, sizes) before any run and
+  mark those done before; return the indices of the jobs to run."""
+  from nst import run  # pylint: disable=g-import-not-at-top
+  todo = []
+  for i, job in enumerate(jobs):
+    try:
+      prepared = prepare_job(job, output_dir, common, preset, overwrite)
+    except UserError as e:
+      entries[i].update(state="failed", error=str(e))
+      log(f"nst-batch: {job.name} ({job.source}): failed its checks: {e}")
+      continue
+    record = None if overwrite else run.done_before(prepared)
+    if record is not None:
+      entries[i].update(state="skipped", iterations=record["result"]["iterations"],
+                        seconds=record["result"]["seconds"],
+                        stopped=record["result"]["stopped"])
+    else:
+      todo.append(i)
+  return todo
+
+
+def _progress(entry, finished, total, ran, to_run, start):
+  elapsed = time.perf_counter() - start
+  # The jobs still to run at the rate so far (jobs run at once included).
+  eta = elapsed / ran * (to_run - ran)
+  what = entry["state"]
+  if entry["state"] in ("done", "skipped"):
+    what += f", {entry['iterations']} iterations in {entry['seconds']:.1f} s"
+  elif entry["error"]:
+    what += f": {entry['error']}"
+  return (f"nst-batch: [{finished}/{total}] {entry['name']}: {what}; "
+          f"{finished}/{total} jobs done, elapsed {duration(elapsed)}, "
+          f"ETA {duration(eta)}")
+
+
+def duration(seconds):
+  seconds = int(round(seconds))
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _write_summary(summary, output_dir, start):
+  entries = summary["jobs"]
+  summary["counts"] = {state: sum(e["state"] == state for e in entries)
+                       for state in ("done", "skipped", "failed", "interrupted",
+                                     "pending")}
+  summary["wall_seconds"] = round(time.perf_counter() - start, 3)
+  write_json(os.path.join(output_dir, SUMMARY), summary)
+
+
+def write_sheet(entries, output_dir, summary=None, max_caption=28):
+  """A contact sheet of every result, in job order, failed jobs as empty cells."""
+  from nst import sheet as sheet_lib  # pylint: disable=g-import-not-at-top
+  import math  # pylint: disable=g-import-not-at-top
+  columns = max(1, math.ceil(math.sqrt(len(entries))))
+  grid, captions = [], []
+  for i, entry in enumerate(entries):
+    if i % columns == 0:
+      grid.append([None] * columns)
+      captions.append([""] * columns)
+    image = None
+    if entry["state"] in ("done", "skipped") and os.path.isfile(
+        entry["outputs"]["image"]):
+      image = image_lib.load_image(entry["outputs"]["image"])
+    grid[-1][i % columns] = image
+    caption = _shorten(entry["name"], max_caption)
+    captions[-1][i % columns] = caption if image is not None else f"{caption} (failed)"
+  if all(im is None for row in grid for im in row):
+    return None
+  counts = (summary or {}).get("counts", {})
+  title = (f"nst-batch: {counts.get('done', 0)} done, {counts.get('skipped', 0)} "
+           f"done before, {counts.get('failed', 0)} failed") if counts else None
+  sheet = sheet_lib.contact_sheet(grid, captions=captions, title=title)
+  return image_lib.save_image(os.path.join(output_dir, SHEET), sheet)
+
+
+def _shorten(text, limit):
+  if len(text) <= limit:
+    return text
+  half = (limit - 1) // 2
+  return text[:half] + "~" + text[-(limit - 1 - half):]
+
+
+def exit_code(summary):
+  if summary["interrupted"]:
+    return EXIT_INTERRUPTED
+  failed = any(e["state"] == "failed" for e in summary["jobs"])
+  return EXIT_SOME_FAILED if failed else 0
+
+
+# --- Entry point (the only place with flags) ----------------------------------------
+
+
+def _define_flags():
+  """nst-batch's flags, defined only when it is the program (so that nst.batch can be
+  imported beside other absl programs, e.g. the figure scripts)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("manifest", None, "Jobs, one a line: a .jsonl (JSON Lines) or "
+                      ".csv file (see README, Batches and sweeps).")
+  flags.DEFINE_string("content_images", None, "Folder or comma list of photographs: "
+                      "with --style_images, every combination is a job.")
+  flags.DEFINE_string("style_images", None, "Folder or comma list of artworks.")
+  flags.DEFINE_multi_string(
+      "sweep", [], "name=v1,v2: one job per value, every combination with the other "
+      "sweeps and the images (values of list options separated by ';').")
+  flags.DEFINE_string("output_dir", None, "Where every job's image and record, "
+                      f"{SUMMARY} and {SHEET} go.")
+  flags.DEFINE_enum("executor", "local", ["local", "ray"],
+                    "local: one job after another in this process; ray: one Ray task "
+                    "per job (pip install -e \".[ray]\").")
+  flags.DEFINE_string("ray_address", None, "With --executor=ray: a running cluster "
+                      "(auto, or ray://host:10001). Default: start a local instance.")
+  flags.DEFINE_integer("ray_num_cpus", None, "CPUs of the local Ray instance (jobs "
+                       "at once on a CPU machine). Default: all.")
+  flags.DEFINE_bool("overwrite", False, "Run every job again, even those done before.")
+  flags.DEFINE_enum("preset", None, list(config.PRESETS),
+                    f"Preset of every job (a manifest line's own wins). Default: "
+                    f"{config.DEFAULT_PRESET}.")
+  for name in config.OPTIONS:
+    if name in BATCH_ONLY:
+      continue
+    help_text = (f"As nst --{name}, for every job (a manifest line's value or a "
+                 "--sweep wins).")
+    if kind(name) == "bool":
+      flags.DEFINE_bool(name, None, help_text)
+    else:
+      flags.DEFINE_string(name, None, help_text)
+  return flags
+
+
+def _jobs_from_flags(flags):
+  values = flags.FLAGS
+  if values.manifest and (values.content_images or values.style_images or
+                          values.sweep):
+    raise UserError("--manifest and --content_images/--style_images/--sweep are two "
+                    "ways to give the jobs; give one")
+  if values.manifest:
+    return read_manifest(values.manifest)
+  if not (values.content_images and values.style_images):
+    raise UserError("no jobs: give --manifest=jobs.jsonl, or --content_images and "
+                    "--style_images (folders or comma lists)")
+  sweeps = [parse_sweep(s) for s in values.sweep]
+  names = [name for name, _ in sweeps]
+  if len(set(names)) != len(names):
+    raise UserError("--sweep names an option twice; give all its values in one "
+                    "--sweep")
+  return product_jobs(image_list(values.content_images, "--content_images"),
+                      image_list(values.style_images, "--style_images"), sweeps)
+
+
+def _common_options(flags):
+  common = {}
+  for name in config.OPTIONS:
+    if name in BATCH_ONLY or not flags.FLAGS[name].present:
+      continue
+    value = flags.FLAGS[name].value
+    common[name] = value if kind(name) == "bool" else parse_value(name, value,
+                                                                  f"--{name}")
+  return common
+
+
+def main(argv, flags):
+  if len(argv) > 1:
+    _fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
+          "(see --help)")
+  values = flags.FLAGS
+  try:
+    if not values.output_dir:
+      raise UserError("--output_dir: give the folder for the results (it is "
+                      "created; an existing one is resumed)")
+    jobs = _jobs_from_flags(flags)
+    common = _common_options(flags)
+    config.resolve_options(values.preset, common)  # an unknown option, now
+    ensure_writable_dir(values.output_dir, "--output_dir")
+    executor = make_executor(values.executor, values.ray_address, values.ray_num_cpus)
+  except UserError as e:
+    _fail(str(e))
+  summary = run_batch(jobs, values.output_dir, common, values.preset, executor,
+                      values.overwrite, log=_log)
+  counts = summary["counts"]
+  _log(f"nst-batch: {counts['done']} done, {counts['skipped']} done before, "
+       f"{counts['failed']} failed; summary "
+       f"{os.path.abspath(os.path.join(values.output_dir, SUMMARY))}")
+  sys.exit(exit_code(summary))
+
+
+def _log(message):
+  print(message, flush=True)
+
+
+def _fail(message):
+  print(f"nst-batch: error: {message}", file=sys.stderr)
+  sys.exit(UserError.exit_code)
+
+
+def run_main():
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  from absl import app  # pylint: disable=g-import-not-at-top
+  flags = _define_flags()
+
+  def parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      _fail(f"{e}; see --help")
+  app.run(lambda argv: main(argv, flags), flags_parser=parse)
+
+
+if __name__ == "__main__":
+  run_main()
