@@ -142,6 +142,19 @@ flags.DEFINE_bool(
 flags.DEFINE_integer(
     "report_every", _default("report_every"),
     "Iterations between progress lines (--save_per_step sets it when given).")
+# Watching a run live (serve.py): CLI-only, not run options, so not in the record.
+_SERVE = flags.DEFINE_bool(
+    "serve", False, "Serve a page showing the run live (image, loss curves, progress, "
+    "settings) at the URL printed at start; read-only, no network access needed.")
+_SERVE_PORT = flags.DEFINE_integer(
+    "serve_port", 0, "Port of --serve's page; 0: a free port.")
+_SERVE_HOST = flags.DEFINE_string(
+    "serve_host", "127.0.0.1",
+    "Address --serve listens on; anything but loopback shows the run to every "
+    "machine that can reach this one, so it must be given on purpose.")
+_SERVE_LINGER = flags.DEFINE_float(
+    "serve_linger", 0, "Seconds to keep serving the final state after the run "
+    "(Ctrl-C ends it early).")
 
 # Flags whose values are lists of numbers; "style_layer_weights" may be a keyword.
 _NUMBER_LISTS = ("content_layer_weights", "style_layer_weights", "style_blend_weights")
@@ -232,8 +245,9 @@ class _Progress:
       self.bar.close()
 
 
-def run(prepared):
-  """Run a prepared problem with progress on stdout; return the exit code."""
+def run(prepared, live=None):
+  """Run a prepared problem with progress on stdout (and on `live`, a serve.Live,
+  when given); return the exit code."""
   _, device = run_lib.engine()
   settings, options = prepared.settings, prepared.options
   height, width = prepared.shape
@@ -249,11 +263,18 @@ def run(prepared):
   # For tests of interrupts: after reporting this iteration, wait for a signal, so
   # that the run is interrupted there on any machine, never finished first.
   pause_at = int(os.environ.get("NST_PAUSE_AT_STEP", "-1"))
+  # For tests of the live page: after reporting one of these iterations, wait for a
+  # line on stdin, so that the page can be read at a known step on any machine.
+  wait_at = {int(s) for s in os.environ.get("NST_WAIT_AT_STEPS", "").split(",") if s}
 
   def show(it):
+    if live is not None:
+      live.update(it)  # before the progress line: whoever reads it sees this step
     progress.show(it)
     if it.iteration == pause_at:
       signal.pause()
+    if it.iteration in wait_at:
+      sys.stdin.readline()
   try:
     result = run_lib.execute(prepared, callback=show, log=print)
   except run_lib.RunError as e:
@@ -303,11 +324,36 @@ def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
           "(see --help)")
+  live = None
   try:
-    code = run(prepare())
+    prepared = prepare()
+    live = _live(prepared)
+    code = run(prepared, live)
   except UserError as e:
     _fail(str(e))
+  if live is not None:
+    live.linger(_SERVE_LINGER.value)
   sys.exit(code)
+
+
+def _live(prepared):
+  """--serve's page, started once the inputs are checked (so bad input is still
+  reported at once) and before TensorFlow loads; None without --serve."""
+  given = [n for n in ("serve_port", "serve_host", "serve_linger")
+           if flags.FLAGS[n].present]
+  if not _SERVE.value:
+    if given:
+      raise UserError(f"--{given[0]} only applies to the live page; add --serve")
+    return None
+  if _SERVE_LINGER.value < 0:
+    raise UserError(f"--serve_linger must be >= 0 seconds, got {_SERVE_LINGER.value:g}")
+  from nst import serve  # pylint: disable=g-import-not-at-top
+  live = serve.for_run(prepared, host=_SERVE_HOST.value, port=_SERVE_PORT.value)
+  print(f"nst: watch the run at {live.url}", flush=True)
+  if not serve.is_loopback(_SERVE_HOST.value):
+    print(f"nst: warning: --serve_host={_SERVE_HOST.value} shows the run to every "
+          "machine that can reach this one", file=sys.stderr)
+  return live
 
 
 def _fail(message):
