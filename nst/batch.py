@@ -20,6 +20,7 @@ import re
 import sys
 import time
 import traceback
+import unicodedata
 
 from nst import config
 from nst import image as image_lib
@@ -267,7 +268,9 @@ def _output_name(output, where):
 
 
 def safe(text):
-  """A filesystem-safe, deterministic rendering of `text` for a file name."""
+  """A filesystem-safe, deterministic rendering of `text` for a file name (ASCII:
+  accents dropped, other characters runs of '_')."""
+  text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
   return re.sub(r"[^A-Za-z0-9.+=-]+", "_", str(text)).strip("._") or "_"
 
 
@@ -479,6 +482,7 @@ class RayExecutor:
     if self.started:
       try:
         if address:
+          _check_reachable(address)
           ray.init(address=address, log_to_driver=True)
         else:  # a local instance, just for this batch
           ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
@@ -513,6 +517,19 @@ class RayExecutor:
   def close(self):
     if self.started:
       self.ray.shutdown()
+
+
+def _check_reachable(address):
+  """Ray waits minutes on an address where nothing listens; a plain host:port (not
+  auto, not ray://) is tried first, for a prompt error."""
+  import socket  # pylint: disable=g-import-not-at-top
+  host, sep, port = address.rpartition(":")
+  if address == "auto" or "://" in address or not sep or not port.isdigit():
+    return
+  try:
+    socket.create_connection((host, int(port)), timeout=5).close()
+  except OSError as e:
+    raise ConnectionError(f"nothing answers at {address} ({e.strerror or e})") from None
 
 
 def make_executor(name, address=None, num_cpus=None):

@@ -1,0 +1,234 @@
+"""nst-batch: manifests and sweeps of runs that resume, locally or on Ray."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import photograph
+from nst import batch
+from nst import image
+from nst.errors import UserError
+
+# Small and shallow (relu1_1 .. relu2_1): a job costs mostly TensorFlow's tracing.
+COMMON = dict(image_size=32, num_steps=3, content_layers=("relu2_1",),
+              style_layers=("relu1_1", "relu2_1"))
+PRESET = "original"
+MANIFEST = [
+    {"content": "c1.png", "style": "s1.png", "output": "a"},
+    {"content": "c2.png", "style": ["s1.png", "s2.png"], "output": "b", "alpha": 1e-3},
+    {"content": "c1.png", "style": "s2.png", "output": "c.jpg", "seed": 2},
+]
+
+
+def write_lines(path, rows):
+  path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+  """Four small images and the 3-job manifest."""
+  folder = tmp_path_factory.mktemp("batch")
+  image.save_image(str(folder / "c1.png"), photograph(48))
+  image.save_image(str(folder / "c2.png"), photograph(40)[::-1])
+  image.save_image(str(folder / "s1.png"), photograph(48)[:, ::-1])
+  image.save_image(str(folder / "s2.png"), photograph(44).transpose(1, 0, 2))
+  write_lines(folder / "jobs.jsonl", MANIFEST)
+  return folder
+
+
+def stop_after_first(entry):
+  """As Ctrl-C between jobs 1 and 2: deterministic, whatever the machine's speed."""
+  del entry
+  raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="module")
+def local_run(folder, weights_path):
+  """The manifest run locally, stopped after job 1, then run again to the end:
+  (first summary, mtime of job 1's record after it, final summary, output dir)."""
+  out = str(folder / "local")
+  jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
+  first = batch.run_batch(jobs, out, COMMON, PRESET, on_job=stop_after_first,
+                          log=print)
+  mtime = os.stat(os.path.join(out, "a.json")).st_mtime_ns
+  final = batch.run_batch(jobs, out, COMMON, PRESET, log=print)
+  return first, mtime, final, out
+
+
+def test_manifest_writes_images_records_summary_and_sheet(local_run):
+  _, _, summary, out = local_run
+  assert batch.exit_code(summary) == 0
+  written = json.loads(open(os.path.join(out, batch.SUMMARY)).read())
+  assert written == json.loads(json.dumps(summary))
+  assert [e["name"] for e in written["jobs"]] == ["a", "b", "c"]
+  for entry, name in zip(written["jobs"], ["a.png", "b.png", "c.jpg"]):
+    assert entry["outputs"]["image"] == os.path.join(out, name)
+    assert image.load_image(entry["outputs"]["image"]).shape[:2] == (32, 32)
+    record = json.loads(open(entry["outputs"]["record"]).read())
+    assert record["result"]["iterations"] == entry["iterations"] == 3
+    assert record["preset"] == PRESET and record["flags"]["style_layers"] == [
+        "relu1_1", "relu2_1"]
+  b, c = written["jobs"][1], written["jobs"][2]
+  assert b["options"] == {"alpha": 1e-3} and len(b["inputs"]["style"]) == 2
+  assert json.loads(open(c["outputs"]["record"]).read())["seed"] == 2
+  assert image.load_image(os.path.join(out, batch.SHEET)).shape[1] >= 2 * 160
+
+
+def test_a_stopped_batch_runs_only_the_missing_jobs_again(local_run):
+  first, mtime, final, out = local_run
+  assert first["interrupted"] and batch.exit_code(first) == batch.EXIT_INTERRUPTED
+  assert [e["state"] for e in first["jobs"]] == ["done", "pending", "pending"]
+  assert [e["state"] for e in final["jobs"]] == ["skipped", "done", "done"]
+  assert os.stat(os.path.join(out, "a.json")).st_mtime_ns == mtime  # not rerun
+  # Everything done now: a third run runs nothing (and loads no TensorFlow).
+  again = batch.run_batch(batch.read_manifest(os.path.join(out, "..", "jobs.jsonl")),
+                          out, COMMON, PRESET, log=print)
+  assert [e["state"] for e in again["jobs"]] == ["skipped"] * 3
+
+
+def run_cli(*args, cwd):
+  return subprocess.run([sys.executable, "-m", "nst.batch", *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=600, check=False)
+
+
+def common_flags():
+  return [f"--preset={PRESET}", "--image_size=32", "--num_steps=3",
+          "--content_layers=relu2_1", "--style_layers=relu1_1,relu2_1"]
+
+
+def test_a_failing_job_is_recorded_and_the_others_complete(folder, weights_path):
+  manifest = write_lines(folder / "some_bad.jsonl", [
+      {"content": "missing.png", "style": "s1.png", "output": "lost"},
+      {"content": "c2.png", "style": "s2.png", "output": "kept"},
+  ])
+  result = run_cli(f"--manifest={manifest}", "--output_dir=failing", *common_flags(),
+                   cwd=folder)
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
+  assert "2/2 jobs done" in result.stdout and "ETA" in result.stdout
+  summary = json.loads((folder / "failing" / batch.SUMMARY).read_text())
+  lost, kept = summary["jobs"]
+  assert lost["state"] == "failed" and "missing.png" in lost["error"]
+  assert "--content_image" in lost["error"]
+  assert kept["state"] == "done" and (folder / "failing" / "kept.png").is_file()
+  assert summary["counts"]["failed"] == 1 and summary["counts"]["done"] == 1
+
+
+@pytest.mark.parametrize("lines,message", [
+    (None, "--manifest: no such file"),
+    (['{"content": "c1.png", "style": '], "bad.jsonl:1: not valid JSON"),
+    (['{"content": "c1.png", "style": "s1.png"}',
+      '{"content": "c1.png", "style": "s1.png", "alpah": 1}'],
+     "bad.jsonl:2: unknown key 'alpah'"),
+    (['{"content": "c1.png", "style": "s1.png", "num_steps": "many"}'],
+     "bad.jsonl:1: num_steps='many' is not a valid value"),
+    (['{"content": "c1.png", "style": "s1.png"}', '{"content": "c1.png", '
+      '"style": "s1.png"}'], "bad.jsonl:2: output name 'c1__s1' is also"),
+    (['{"content": "c1.png", "style": "s1.png", "resume": true}'],
+     "bad.jsonl:1: 'resume' is set for the whole batch"),
+])
+def test_bad_input_to_nst_batch_is_one_line_and_exit_2(tmp_path, lines, message):
+  if lines is not None:
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+  result = run_cli("--manifest=bad.jsonl", "--output_dir=out", cwd=tmp_path)
+  assert result.returncode == 2
+  assert result.stderr.startswith("nst-batch: error: ") and message in result.stderr
+  assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+  assert not (tmp_path / "out").exists()
+
+
+def test_csv_and_json_lines_give_the_same_typed_jobs(tmp_path):
+  (tmp_path / "jobs.csv").write_text(
+      "content,style,output,alpha,style_layers,normalize_vgg,num_steps,"
+      "style_layer_weights\n"
+      'c.jpg,"s1.jpg,s2.jpg",x.jpg,1e-3,"relu1_1,relu2_1",true,7,authors\n'
+      "c.jpg,s1.jpg,y,,,,,\n")
+  write_lines(tmp_path / "jobs.jsonl", [
+      {"content": "c.jpg", "style": ["s1.jpg", "s2.jpg"], "output": "x.jpg",
+       "alpha": 1e-3, "style_layers": ["relu1_1", "relu2_1"], "normalize_vgg": True,
+       "num_steps": 7, "style_layer_weights": "authors"},
+      {"content": "c.jpg", "style": "s1.jpg", "output": "y"}])
+  from_csv = batch.read_manifest(str(tmp_path / "jobs.csv"))
+  from_json = batch.read_manifest(str(tmp_path / "jobs.jsonl"))
+  for a, b in zip(from_csv, from_json):
+    assert (a.name, a.extension, a.content, a.style, a.options) == (
+        b.name, b.extension, b.content, b.style, b.options)
+  x, y = from_csv
+  assert x.options == {"alpha": 1e-3, "style_layers": ("relu1_1", "relu2_1"),
+                       "normalize_vgg": True, "num_steps": 7,
+                       "style_layer_weights": "authors"}
+  assert x.style == [str(tmp_path / "s1.jpg"), str(tmp_path / "s2.jpg")]
+  assert (x.name, x.extension, y.name, y.extension) == ("x", ".jpg", "y", ".png")
+  assert y.options == {}  # empty cells: not given
+
+
+def test_product_and_sweeps_expand_to_every_combination(tmp_path):
+  contents = batch.image_list("a/cat.jpg,b/dog.png", "--content_images")
+  sweeps = [batch.parse_sweep("alpha=1e-3,1e-2"),
+            batch.parse_sweep("style_layers=relu1_1;relu1_1,relu2_1")]
+  jobs = batch.product_jobs(contents, [str(tmp_path / "wave.jpg")], sweeps)
+  assert len(jobs) == 2 * 1 * 2 * 2
+  assert [j.name for j in jobs[:4]] == [
+      "cat__wave__alpha-1e-3__style_layers-relu1_1",
+      "cat__wave__alpha-1e-3__style_layers-relu1_1+relu2_1",
+      "cat__wave__alpha-1e-2__style_layers-relu1_1",
+      "cat__wave__alpha-1e-2__style_layers-relu1_1+relu2_1"]
+  assert jobs[1].options == {"alpha": 1e-3, "style_layers": ("relu1_1", "relu2_1")}
+  assert jobs[4].content == os.path.abspath("b/dog.png")
+  assert all(j.style == [str(tmp_path / "wave.jpg")] for j in jobs)
+  # Deterministic and filesystem-safe, whatever the inputs are called.
+  odd = batch.product_jobs(["/x/my photo (1).jpg"], ["/y/ä.png"],
+                           [batch.parse_sweep("preset=paper,default")])
+  assert [j.name for j in odd] == ["my_photo_1__a__preset-paper",
+                                   "my_photo_1__a__preset-default"]
+  assert [j.preset for j in odd] == ["paper", "default"] and odd[0].options == {}
+  # Folders: their images, sorted.
+  for name in ("b.png", "a.jpg", "notes.txt"):
+    (tmp_path / name).write_bytes(b"")
+  assert batch.image_list(str(tmp_path), "--style_images") == [
+      str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
+  with pytest.raises(UserError, match="not a run option"):
+    batch.parse_sweep("alpah=1,2")
+  with pytest.raises(UserError, match="is not a valid value"):
+    batch.parse_sweep("num_steps=10,many")
+  with pytest.raises(UserError, match="also that of"):
+    batch.product_jobs(["/a/cat.jpg", "/b/cat.png"], ["/s.jpg"])
+
+
+def test_ray_executor_without_ray_names_the_extra(monkeypatch):
+  monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+  with pytest.raises(UserError, match=r'pip install -e "\.\[ray\]"'):
+    batch.make_executor("ray")
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+  ray = pytest.importorskip("ray", reason='Ray is not installed (pip install -e '
+                            '".[ray]"); the Ray executor is not tested')
+  ray.init(num_cpus=2, include_dashboard=False)
+  yield ray
+  ray.shutdown()
+
+
+def test_ray_gives_the_local_executor_images_bitwise(folder, local_run, ray_instance):
+  out = str(folder / "ray")
+  jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
+  summary = batch.run_batch(jobs, out, COMMON, PRESET, executor=batch.RayExecutor(),
+                            log=print)
+  assert batch.exit_code(summary) == 0 and summary["executor"] == "ray"
+  assert [e["state"] for e in summary["jobs"]] == ["done"] * 3
+  assert ray_instance.is_initialized()  # the executor leaves an instance it found
+  _, _, local, _ = local_run
+  for here, there in zip(local["jobs"], summary["jobs"]):
+    # Same machine, same TensorFlow, same thread count (each worker's TensorFlow
+    # sizes its pool to the machine, as the local process does): same bytes.
+    with open(here["outputs"]["image"], "rb") as a, \
+        open(there["outputs"]["image"], "rb") as b:
+      assert a.read() == b.read(), here["name"]
+    np.testing.assert_array_equal(image.load_image(here["outputs"]["image"]),
+                                  image.load_image(there["outputs"]["image"]))
