@@ -12,12 +12,14 @@ other method is 405. It listens on 127.0.0.1 unless a host is given explicitly, 
 runs in daemon threads, so it dies with the run.
 """
 
+import errno
 import http.server
 import io
 import ipaddress
 import json
 import math
 import socket
+import socketserver
 import threading
 import time
 import urllib.parse
@@ -176,15 +178,13 @@ class Live:
     except (socket.gaierror, UnicodeError) as e:
       raise UserError(f"--serve_host: cannot resolve {host!r} ({e}); give an address "
                       "of this machine, e.g. 127.0.0.1") from None
-    server_class = type("Server", (http.server.ThreadingHTTPServer,),
-                        {"address_family": family, "daemon_threads": True})
     try:
-      self._server = server_class((host, port), _handler(self, is_loopback(host)))
+      self._server = _Server(family, (host, port), _handler(self, is_loopback(host)))
     except PermissionError:
       raise UserError(f"--serve_port: port {port} needs privileges; choose one above "
                       "1023, or 0 for a free port") from None
     except OSError as e:
-      if e.errno == 98:  # EADDRINUSE
+      if e.errno == errno.EADDRINUSE:
         raise UserError(f"--serve_port: port {port} on {host} is in use; choose "
                         "another, or 0 for a free port") from None
       raise UserError(f"--serve_host: cannot listen on {host!r} ({e.strerror}); give "
@@ -200,10 +200,11 @@ class Live:
     host, port = self._server.server_address[:2]
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
-  def linger(self, seconds, log=print):
+  def linger(self, seconds, log=None):
     """Mark the run finished and keep serving its final state for `seconds` (Ctrl-C
     ends it early), then stop."""
     self.finish()
+    log = log or (lambda line: print(line, flush=True))
     if seconds > 0:
       try:
         log(f"nst: serving the final state at {self.url} for {seconds:g} s "
@@ -218,6 +219,20 @@ class Live:
       self._server.shutdown()
       self._server.server_close()
       self._server = None
+
+
+class _Server(http.server.ThreadingHTTPServer):
+  """Threads that die with the run; no reverse DNS lookup at start (HTTPServer's
+  getfqdn can hang for seconds on a machine without a network)."""
+  daemon_threads = True
+
+  def __init__(self, family, address, handler):
+    self.address_family = family
+    super().__init__(address, handler)
+
+  def server_bind(self):
+    socketserver.TCPServer.server_bind(self)
+    self.server_name, self.server_port = self.server_address[:2]
 
 
 def is_loopback(host):
@@ -486,12 +501,13 @@ function draw(){
   for(const [name,values] of Object.entries(all)){
     const colour=COLOURS[name]||LAYER_COLOURS[n++%LAYER_COLOURS.length];
     g.strokeStyle=colour;g.lineWidth=COLOURS[name]?2.5:1.5;
-    g.setLineDash(COLOURS[name]?[]:[5,3]);g.beginPath();let on=false;
-    values.forEach((v,k)=>{if(!(v>0&&isFinite(v))){on=false;return;}
-      const x=X(its[k]),y=Y(v);if(on)g.lineTo(x,y);else g.moveTo(x,y);on=true;});
-    g.stroke();
-    if(values.length===1&&values[0]>0){g.fillStyle=colour;g.beginPath();
-      g.arc(X(its[0]),Y(values[0]),3,0,7);g.fill();}
+    g.setLineDash(COLOURS[name]?[]:[5,3]);g.fillStyle=colour;
+    // Runs of drawable (positive, finite) values: a line, or a dot for a lone one.
+    const runs=[[]];values.forEach((v,k)=>{if(v>0&&isFinite(v))
+      runs[runs.length-1].push([X(its[k]),Y(v)]);else runs.push([]);});
+    for(const r of runs){if(r.length===1){g.beginPath();g.arc(r[0][0],r[0][1],3,0,7);
+      g.fill();}else if(r.length>1){g.beginPath();g.moveTo(...r[0]);
+      r.slice(1).forEach(p=>g.lineTo(...p));g.stroke();}}
     const item=document.createElement("span"),swatch=document.createElement("i");
     swatch.style.background=colour;item.appendChild(swatch);
     item.appendChild(document.createTextNode(name));legend.appendChild(item);
