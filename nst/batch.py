@@ -381,6 +381,7 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print):
     if record is None:
       # A checkpoint is what Ctrl-C left of this job: continue it, not start again.
       if not overwrite and os.path.isfile(prepared.paths["checkpoint"]):
+        log(f"nst-batch: {job.name}: continuing from its checkpoint")
         prepared = prepare_job(job, output_dir, common, preset, overwrite, resume=True)
       result = run.execute(prepared, log=log)
       record = result.record
@@ -443,7 +444,15 @@ def _input(item):
 
 
 def _json_options(options):
-  return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+  """Options as JSON values (tuples as lists, paths as text, arrays as '<array>')."""
+  def plain(value):
+    if isinstance(value, tuple):
+      return list(value)
+    if isinstance(value, os.PathLike):
+      return os.fspath(value)
+    return value if value is None or isinstance(value, (str, int, float, list)) \
+        else "<array>"
+  return {k: plain(v) for k, v in options.items()}
 
 
 # --- Executors --------------------------------------------------------------------
@@ -544,9 +553,9 @@ def make_executor(name, address=None, num_cpus=None):
 
 
 def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
-              overwrite=False, log=print, on_job=None):
-  """Run `jobs` (skipping those done before); write summary.json and sheet.png into
-  `output_dir`; return the summary dict. `common`: options of every job (a job's own
+              overwrite=False, log=print, on_job=None, sheet=True):
+  """Run `jobs` (skipping those done before); write summary.json and (if `sheet`)
+  sheet.png into `output_dir`; return the summary dict. `common`: options of every job (a job's own
   win). `on_job(entry)` is called after each job (a KeyboardInterrupt raised there
   stops the batch as Ctrl-C does). Ctrl-C stops the batch with the summary written;
   summary["interrupted"] is then True."""
@@ -589,7 +598,7 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   finally:
     executor.close()
   _write_summary(summary, output_dir, start)
-  if any(e["state"] in ("done", "skipped") for e in entries):
+  if sheet and any(e["state"] in ("done", "skipped") for e in entries):
     write_sheet(entries, output_dir, summary)
   return summary
 

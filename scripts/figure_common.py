@@ -50,6 +50,16 @@ OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Run every cell again, even those already done.")
 SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise inits.")
 VGG_WEIGHTS = flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 weights.")
+EXECUTOR = flags.DEFINE_enum(
+    "executor", "local", ["local", "ray"],
+    "local: cells one after another here; ray: one Ray task per cell, as nst-batch "
+    "(pip install -e \".[ray]\"; see README, Batches and sweeps).")
+RAY_ADDRESS = flags.DEFINE_string(
+    "ray_address", None, "With --executor=ray: a running cluster (auto, or "
+    "ray://host:10001). Default: start a local instance.")
+RAY_NUM_CPUS = flags.DEFINE_integer(
+    "ray_num_cpus", None, "CPUs of the local Ray instance (cells at once). Default: "
+    "all.")
 
 
 def image_size():
@@ -86,13 +96,22 @@ def run(name, build):
       raise UserError("--image_size must be >= 16 and --num_steps >= 1")
     weights_path = weights_lib.resolve(VGG_WEIGHTS.value)
     cells, layout = build(folder)
+    executor = None  # local: figures.run_cells's own loop
+    if EXECUTOR.value == "ray":
+      from nst import batch
+      executor = batch.make_executor("ray", RAY_ADDRESS.value, RAY_NUM_CPUS.value)
   except UserError as e:
     print(f"{name}: error: {e}", file=sys.stderr)
     sys.exit(UserError.exit_code)
   folder_out = output_dir(name)
   # Cells with normalize_vgg take the factors from the reference images.
-  records = figures.run_cells(cells, folder_out, weights_path, OVERWRITE.value,
-                              normalize_source=figures.reference_images(folder))
+  try:
+    records = figures.run_cells(cells, folder_out, weights_path, OVERWRITE.value,
+                                normalize_source=figures.reference_images(folder),
+                                executor=executor)
+  except UserError as e:  # cells that failed on the executor (the others are kept)
+    print(f"{name}: error: {e}", file=sys.stderr)
+    sys.exit(1)
   extra = dict(layout.pop("extra", {}), image_size=image_size(),
                num_steps=num_steps(), images_dir=os.path.abspath(folder))
   sheet, record = figures.write_figure(
