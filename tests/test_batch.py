@@ -232,3 +232,22 @@ def test_ray_gives_the_local_executor_images_bitwise(folder, local_run, ray_inst
       assert a.read() == b.read(), here["name"]
     np.testing.assert_array_equal(image.load_image(here["outputs"]["image"]),
                                   image.load_image(there["outputs"]["image"]))
+
+
+def test_figure_cells_run_the_same_through_an_executor(tmp_path, folder, weights_path):
+  from nst import figures  # pylint: disable=g-import-not-at-top
+  content = image.load_image(str(folder / "c1.png"))
+  cell = figures.Cell(name="cell", row=0, col=0, content=content,
+                      style=image.load_image(str(folder / "s1.png")),
+                      options={k: v for k, v in COMMON.items() if k != "image_size"})
+  alone = figures.run_cells([cell], str(tmp_path / "loop"), weights_path, log=print)
+  batched = figures.run_cells([cell], str(tmp_path / "batch"), weights_path, log=print,
+                              executor=batch.LocalExecutor())
+  assert batched[0]["iterations"] == alone[0]["iterations"] == 3
+  assert batched[0]["losses"] == alone[0]["losses"]
+  np.testing.assert_array_equal(image.load_image(str(tmp_path / "loop" / "cell.png")),
+                                image.load_image(str(tmp_path / "batch" / "cell.png")))
+  # Done before: the batch path keeps it too.
+  again = figures.run_cells([cell], str(tmp_path / "batch"), weights_path, log=print,
+                            executor=batch.LocalExecutor())
+  assert again[0]["seconds"] == batched[0]["seconds"]
