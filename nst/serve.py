@@ -20,6 +20,7 @@ import json
 import math
 import socket
 import socketserver
+import sys
 import threading
 import time
 import urllib.parse
@@ -234,6 +235,11 @@ class _Server(http.server.ThreadingHTTPServer):
     socketserver.TCPServer.server_bind(self)
     self.server_name, self.server_port = self.server_address[:2]
 
+  def handle_error(self, request, client_address):
+    # A browser closed mid-answer: not worth a traceback in the run's output.
+    if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+      super().handle_error(request, client_address)
+
 
 def is_loopback(host):
   """Whether every address `host` names is a loopback address."""
@@ -311,6 +317,7 @@ def _handler(live, loopback):
     """GET and HEAD on the routes; 404 for any other path, 405 for other methods."""
     server_version = "nst-live"
     sys_version = ""
+    timeout = 60  # seconds: a client that stops talking loses its thread
 
     def do_GET(self):  # pylint: disable=invalid-name
       self._answer(body=True)
