@@ -49,8 +49,7 @@ def eval_times(size, conv, repeats):
                                vgg_weights=conv)
     fn = problem.value_and_gradients
     if xla:
-      plain = optimize.Problem.value_and_gradients.python_function
-      fn = tf.function(lambda x, p=problem: plain(p, x), jit_compile=True)
+      fn = tf.function(problem.value_and_gradients_python, jit_compile=True)
     out[name] = common.median_seconds(lambda: fn(x)[1].numpy(), repeats)
     print(size, name, round(out[name], 4), flush=True)
   return out
