@@ -86,7 +86,7 @@ def parse_value(name, value, where):
     if option_kind == "list":
       return tuple(str(v) for v in items)
     if (option_kind == "weights" and len(items) == 1 and isinstance(items[0], str)
-        and not _is_number(items[0])):
+        and not config.is_number(items[0])):
       return items[0]  # a keyword (equal, authors), checked with the settings
     return tuple(float(v) for v in items)
   except (TypeError, ValueError) as e:
@@ -117,14 +117,6 @@ def _items(value):
   if isinstance(value, str):
     return [v.strip() for v in value.split(",") if v.strip()]
   raise ValueError("not a list")
-
-
-def _is_number(text):
-  try:
-    float(text)
-    return True
-  except ValueError:
-    return False
 
 
 @dataclasses.dataclass

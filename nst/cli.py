@@ -182,7 +182,7 @@ def given_options():
       continue
     value = flag.value
     if name in _NUMBER_LISTS and value is not None:
-      if name == "style_layer_weights" and len(value) == 1 and not _is_number(value[0]):
+      if name == "style_layer_weights" and len(value) == 1 and not config.is_number(value[0]):
         value = value[0]  # a keyword (equal, authors), checked with the settings
       else:
         value = _floats(value, name)
@@ -190,14 +190,6 @@ def given_options():
       value = tuple(value)
     given[name] = value
   return given
-
-
-def _is_number(text):
-  try:
-    float(text)
-    return True
-  except ValueError:
-    return False
 
 
 def _duration(seconds):

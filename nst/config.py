@@ -236,3 +236,12 @@ def settings_from_options(options):
       value = tuple(value)
     values[field.name] = value
   return Settings(**values).validate()
+
+
+def is_number(text):
+  """Whether a flag's text is a number (e.g. style_layer_weights: numbers or a rule)."""
+  try:
+    float(text)
+    return True
+  except ValueError:
+    return False
