@@ -114,27 +114,9 @@ def matmul_peak(n, repeats=5):
 
 
 def cpu_info():
-  """CPU model, cores, nominal clock and, where it can be told, the theoretical
-  float32 peak = cores x GHz x FLOPs/cycle/core."""
-  info = {"cpu_model": platform.processor() or "unknown", "cores": os.cpu_count(),
-          "mhz": None, "family": None, "avx512f": False, "avx2": False, "fma": False}
-  try:
-    with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-      for line in f:
-        key, _, value = (part.strip() for part in line.partition(":"))
-        if key == "model name":
-          info["cpu_model"] = value
-        elif key == "cpu MHz" and info["mhz"] is None:
-          info["mhz"] = float(value)
-        elif key == "cpu family" and info["family"] is None:
-          info["family"] = int(value)
-        elif key == "flags":
-          cpu_flags = value.split()
-          for name in ("avx512f", "avx2", "fma"):
-            info[name] = name in cpu_flags
-          break
-  except OSError:
-    pass
+  """common.cpu_info() and, where it can be told, the theoretical float32 peak =
+  cores x GHz x FLOPs/cycle/core."""
+  info = common.cpu_info()
   info["flops_per_cycle"], info["peak_basis"] = _flops_per_cycle(info)
   info["theoretical_peak_gflops"] = (
       info["cores"] * info["mhz"] / 1e3 * info["flops_per_cycle"]

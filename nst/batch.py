@@ -361,9 +361,11 @@ def prepare_job(job, output_dir, common, preset, overwrite, resume=False):
                      **dict(common, **job.options, overwrite=True, resume=resume))
 
 
-def run_job(job, output_dir, common, preset, overwrite=False, log=print):
+def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=None,
+            title=None):
   """Run one job through the run path; return its summary entry (never raises for a
-  failing job: its state is 'failed' with the error)."""
+  failing job: its state is 'failed' with the error). `live` (a serve.Live, in this
+  process only) is shown the job under `title` and receives its iterates."""
   from nst import run  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   entry = job_entry(job, output_dir)
@@ -375,7 +377,10 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print):
       if not overwrite and os.path.isfile(prepared.paths["checkpoint"]):
         log(f"nst-batch: {job.name}: continuing from its checkpoint")
         prepared = prepare_job(job, output_dir, common, preset, overwrite, resume=True)
-      result = run.execute(prepared, log=log)
+      if live is not None:
+        from nst import serve  # pylint: disable=g-import-not-at-top
+        serve.begin_run(live, prepared, title)
+      result = run.execute(prepared, callback=live and live.update, log=log)
       record = result.record
       if result.stopped == "interrupted":
         entry.update(state="interrupted", error="interrupted; a checkpoint was "
@@ -545,14 +550,16 @@ def make_executor(name, address=None, num_cpus=None):
 
 
 def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
-              overwrite=False, log=print, on_job=None, sheet=True):
+              overwrite=False, log=print, on_job=None, sheet=True, live=None):
   """Run `jobs` (skipping those done before); write summary.json and (if `sheet`)
-  sheet.png into `output_dir`; return the summary dict. `common`: options of every job (a job's own
-  win). `on_job(entry)` is called after each job (a KeyboardInterrupt raised there
-  stops the batch as Ctrl-C does). Ctrl-C stops the batch with the summary written;
-  summary["interrupted"] is then True."""
+  sheet.png into `output_dir`; return the summary dict. `common`: options of every
+  job (a job's own win). `on_job(entry)` is called after each job (a
+  KeyboardInterrupt raised there stops the batch as Ctrl-C does). Ctrl-C stops the
+  batch with the summary written; summary["interrupted"] is then True. `live` (a
+  serve.Live) shows the table of jobs with thumbnails and, with the local executor,
+  the running job's iterates."""
   common = dict(common or {})
-  executor = executor or LocalExecutor()
+  executor = executor or LocalExecutor()  # the caller closes an executor it gave
   ensure_writable_dir(output_dir, "--output_dir")
   start = time.perf_counter()
   entries = [job_entry(job, output_dir) for job in jobs]
@@ -567,10 +574,20 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
       f"{sum(e['state'] == 'failed' for e in entries)} failed their checks; "
       f"executor {executor.name}")
   _write_summary(summary, output_dir, start)
+  board = _Board(live, entries)
+
+  def run_shown(job, *arguments):
+    index = [j.name for j in jobs].index(job.name)
+    board.show(running=index, done=finished, start=start, ran=ran, to_run=len(todo))
+    return run_job(job, *arguments, live=live,
+                   title=f"nst-batch [{finished + 1}/{total}] {job.name}")
+  # Iterates reach the page only from this process (not from Ray's workers).
+  function = run_shown if live is not None and executor.name == "local" else run_job
+  board.show(done=finished, start=start, ran=0, to_run=len(todo))
   try:
     arguments = [(jobs[i], output_dir, common, preset, overwrite) for i in todo]
     ran = 0
-    for k, entry in executor.map(run_job, arguments):
+    for k, entry in executor.map(function, arguments):
       index = todo[k]
       if isinstance(entry, BaseException):  # lost by the executor
         entry = dict(entries[index], state="failed", error=f"{type(entry).__name__}: "
@@ -579,6 +596,7 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
       finished, ran = finished + 1, ran + 1
       log(_progress(entry, finished, total, ran, len(todo), start))
       _write_summary(summary, output_dir, start)
+      board.show(ended=index, done=finished, start=start, ran=ran, to_run=len(todo))
       if on_job is not None:
         on_job(entry)
   except KeyboardInterrupt as e:
@@ -588,11 +606,48 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
     log(f"nst-batch: interrupted after {finished}/{total} jobs; run the same command "
         "again to continue (done jobs are skipped)")
   finally:
-    executor.close()
+    if live is not None:
+      live.finish("interrupted" if summary["interrupted"] else None)
   _write_summary(summary, output_dir, start)
   if sheet and any(e["state"] in ("done", "skipped") for e in entries):
     write_sheet(entries, output_dir, summary)
   return summary
+
+
+class _Board:
+  """The batch as --serve's page shows it: a row a job (state, iterations, seconds, a
+  thumbnail of its image once it has one) and the batch's progress with ETA."""
+
+  def __init__(self, live, entries):
+    self.live, self.entries, self.thumbs = live, entries, {}
+    if live is not None:
+      for index, entry in enumerate(entries):
+        if entry["state"] == "skipped":
+          self._thumbnail(index)
+
+  def show(self, done, start, ran, to_run, running=None, ended=None):
+    if self.live is None:
+      return
+    if ended is not None:
+      self._thumbnail(ended)
+    rows = [dict(job=e["name"], state="running" if i == running else e["state"],
+                 iterations=e["iterations"], seconds=e["seconds"],
+                 image=self.thumbs.get(i), error=e["error"])
+            for i, e in enumerate(self.entries)]
+    eta = (time.perf_counter() - start) / ran * (to_run - ran) if ran else None
+    self.live.set_jobs(rows, done=done, eta=eta)
+
+  def _thumbnail(self, index):
+    """From the job's image file (a result of this batch): done, done before, or the
+    partial image a failed run kept."""
+    entry = self.entries[index]
+    if entry["state"] not in ("done", "skipped") and entry["stopped"] != "non_finite":
+      return  # an image there would be an older run's
+    path = entry["outputs"]["image"]
+    try:
+      self.thumbs[index] = self.live.set_thumbnail(index, image_lib.load_image(path))
+    except (OSError, UserError, ValueError):
+      pass  # no image (failed its checks): the row says why
 
 
 def _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log):
@@ -710,6 +765,8 @@ def _define_flags():
   flags.DEFINE_integer("ray_num_cpus", None, "CPUs of the local Ray instance (jobs "
                        "at once on a CPU machine). Default: all.")
   flags.DEFINE_bool("overwrite", False, "Run every job again, even those done before.")
+  from nst import serve  # pylint: disable=g-import-not-at-top
+  serve.define_flags(flags)
   flags.DEFINE_enum("preset", None, list(config.PRESETS),
                     f"Preset of every job (a manifest line's own wins). Default: "
                     f"{config.DEFAULT_PRESET}.")
@@ -768,12 +825,20 @@ def main(argv, flags):
     jobs = _jobs_from_flags(flags)
     common = _common_options(flags)
     config.resolve_options(values.preset, common)  # an unknown option, now
+    from nst import serve  # pylint: disable=g-import-not-at-top
+    serve.check_flags(values)
     ensure_writable_dir(values.output_dir, "--output_dir")
+    live = serve.from_flags(values, "nst-batch", log=_log)
     executor = make_executor(values.executor, values.ray_address, values.ray_num_cpus)
   except UserError as e:
     _fail(str(e))
-  summary = run_batch(jobs, values.output_dir, common, values.preset, executor,
-                      values.overwrite, log=_log)
+  try:
+    summary = run_batch(jobs, values.output_dir, common, values.preset, executor,
+                        values.overwrite, log=_log, live=live)
+  finally:
+    executor.close()
+  if live is not None:
+    live.linger(values.serve_linger, log=_log)
   counts = summary["counts"]
   _log(f"nst-batch: {counts['done']} done, {counts['skipped']} done before, "
        f"{counts['failed']} failed; summary "

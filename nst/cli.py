@@ -18,6 +18,7 @@ from absl import flags
 from nst import color
 from nst import config
 from nst import run as run_lib
+from nst import serve as serve_lib
 from nst import vgg
 from nst import weights as weights_lib
 from nst.errors import UserError
@@ -142,19 +143,8 @@ flags.DEFINE_bool(
 flags.DEFINE_integer(
     "report_every", _default("report_every"),
     "Iterations between progress lines (--save_per_step sets it when given).")
-# Watching a run live (serve.py): CLI-only, not run options, so not in the record.
-_SERVE = flags.DEFINE_bool(
-    "serve", False, "Serve a page showing the run live (image, loss curves, progress, "
-    "settings) at the URL printed at start; read-only, no network access needed.")
-_SERVE_PORT = flags.DEFINE_integer(
-    "serve_port", 0, "Port of --serve's page; 0: a free port.")
-_SERVE_HOST = flags.DEFINE_string(
-    "serve_host", "127.0.0.1",
-    "Address --serve listens on; anything but loopback shows the run to every "
-    "machine that can reach this one, so it must be given on purpose.")
-_SERVE_LINGER = flags.DEFINE_float(
-    "serve_linger", 0, "Seconds to keep serving the final state after the run "
-    "(Ctrl-C ends it early).")
+# Watching a run live (serve.py): --serve, --serve_port, --serve_host, --serve_linger.
+serve_lib.define_flags(flags)
 
 # Flags whose values are lists of numbers; "style_layer_weights" may be a keyword.
 _NUMBER_LISTS = ("content_layer_weights", "style_layer_weights", "style_blend_weights")
@@ -319,33 +309,15 @@ def main(argv):
   live = None
   try:
     prepared = prepare()
-    live = _live(prepared)
+    live = serve_lib.from_flags(flags.FLAGS, "nst")
+    if live is not None:
+      serve_lib.begin_run(live, prepared)
     code = run(prepared, live)
   except UserError as e:
     _fail(str(e))
   if live is not None:
-    live.linger(_SERVE_LINGER.value)
+    live.linger(flags.FLAGS.serve_linger)
   sys.exit(code)
-
-
-def _live(prepared):
-  """--serve's page, started once the inputs are checked (so bad input is still
-  reported at once) and before TensorFlow loads; None without --serve."""
-  given = [n for n in ("serve_port", "serve_host", "serve_linger")
-           if flags.FLAGS[n].present]
-  if not _SERVE.value:
-    if given:
-      raise UserError(f"--{given[0]} only applies to the live page; add --serve")
-    return None
-  if _SERVE_LINGER.value < 0:
-    raise UserError(f"--serve_linger must be >= 0 seconds, got {_SERVE_LINGER.value:g}")
-  from nst import serve  # pylint: disable=g-import-not-at-top
-  live = serve.for_run(prepared, host=_SERVE_HOST.value, port=_SERVE_PORT.value)
-  print(f"nst: watch the run at {live.url}", flush=True)
-  if not serve.is_loopback(_SERVE_HOST.value):
-    print(f"nst: warning: --serve_host={_SERVE_HOST.value} shows the run to every "
-          "machine that can reach this one", file=sys.stderr)
-  return live
 
 
 def _fail(message):

@@ -66,53 +66,25 @@ def load_style(folder, style_name, shape):
 
 
 def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
-              normalize_source=None, executor=None):
+              normalize_source=None, executor=None, live=None):
   """Run every cell whose result is missing or stale; return their summaries.
 
-  A cell is skipped when its image and record exist with the same settings and image
-  size (so an interrupted figure resumes), unless `overwrite`. Cells with
-  normalize_vgg use factors computed over `normalize_source` (normalize.py).
-  `executor` (nst.batch.LocalExecutor or RayExecutor) runs the cells as a batch's
-  jobs; None runs them here, one after another.
+  The cells are a batch's jobs (nst.batch.run_batch): a cell is skipped when its
+  image and record exist with the same settings and image size (so an interrupted
+  figure resumes), unless `overwrite`. Cells with normalize_vgg use factors computed
+  over `normalize_source` (normalize.py). `executor`: nst.batch.LocalExecutor (the
+  default: one after another here) or RayExecutor. `live`: a serve.Live to show the
+  cells on. Raises UserError naming the cells that failed (the others are kept).
   """
-  if executor is not None:
-    return _run_cells_as_batch(cells, output_dir, weights_path, overwrite, log,
-                               normalize_source, executor)
-  from nst import run  # pylint: disable=g-import-not-at-top
-  os.makedirs(output_dir, exist_ok=True)
-  summaries = []
-  for i, cell in enumerate(cells):
-    prepared = run.prepare(
-        cell.content, cell.style, os.path.join(output_dir, cell.name + ".png"),
-        preset=cell.preset, image_size=0, vgg_weights=weights_path,
-        normalize_images=normalize_source, plot=False, overwrite=True,
-        **cell.options)
-    record = None if overwrite else run.done_before(prepared)
-    if record is not None:
-      log(f"[{i + 1}/{len(cells)}] {cell.name}: done before, kept")
-    else:
-      record = run.execute(prepared, log=log).record
-      result = record["result"]
-      log(f"[{i + 1}/{len(cells)}] {cell.name}: {result['iterations']} iterations, "
-          f"{result['evaluations']} evaluations, {result['seconds']:.1f} s, "
-          f"loss {record['history'][0]['total']:.3e} -> "
-          f"{result['losses']['total']:.3e}")
-    summaries.append(cell_summary(cell, record))
-  return summaries
-
-
-def _run_cells_as_batch(cells, output_dir, weights_path, overwrite, log,
-                        normalize_source, executor):
-  """run_cells through nst.batch: the same runs (options as the loop above gives
-  them), skipped and resumed the same way, on `executor`."""
   from nst import batch  # pylint: disable=g-import-not-at-top
   jobs = [batch.Job(name=cell.name, content=cell.content, style=[cell.style],
                     options=dict(cell.options, image_size=0, vgg_weights=weights_path,
                                  normalize_images=normalize_source, plot=False),
                     preset=cell.preset, source=f"cell {cell.name}")
           for cell in cells]
-  summary = batch.run_batch(jobs, output_dir, executor=executor, overwrite=overwrite,
-                            log=log, sheet=False)
+  summary = batch.run_batch(jobs, output_dir, executor=executor or
+                            batch.LocalExecutor(), overwrite=overwrite, log=log,
+                            sheet=False, live=live)
   if summary["interrupted"]:
     raise KeyboardInterrupt
   failed = [f"{e['name']}: {e['error']}" for e in summary["jobs"]

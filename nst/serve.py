@@ -32,6 +32,7 @@ from nst.errors import UserError
 
 LOOPBACK = "127.0.0.1"
 PNG_INTERVAL = 0.5  # seconds between encodings: at most two a second, whoever polls
+THUMBNAIL = 96      # px, longest side of a batch's thumbnails
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
@@ -53,6 +54,9 @@ class Live:
     self._finished = False
     self._stopped = None
     self._jobs = None
+    self._batch = None
+    self._jobs_version = 0
+    self._thumbs = {}  # key -> PNG bytes of a finished job's image (a batch)
     self._png = (None, None, -math.inf)  # (image version, bytes, monotonic time)
     self._server = None
     self._thread = None
@@ -101,12 +105,38 @@ class Live:
       self._stopped = stopped or self._stopped or "ended"
       self._version += 1
 
-  def set_jobs(self, jobs):
+  def set_jobs(self, jobs, done=None, eta=None):
     """Show a table of jobs (a batch): a list of dicts of plain values, one a row,
-    their keys the columns (e.g. name, state, iteration, seconds, output)."""
+    their keys the columns (e.g. name, state, iteration, seconds, output); a column
+    "image" holds the path of a thumbnail (see set_thumbnail). `done` and `eta` (s):
+    the batch's progress, shown beside the current job's."""
     with self._lock:
       self._jobs = _plain([dict(job) for job in jobs])
+      self._batch = None if done is None else _plain({"done": done,
+                                                      "total": len(self._jobs),
+                                                      "eta": eta})
+      self._jobs_version += 1
       self._version += 1
+
+  def set_thumbnail(self, key, image, size=THUMBNAIL):
+    """Keep a small PNG of `image` (HxWx3, 0-255) served at thumbs/<key>.png; return
+    that path. Called once a job has ended, in the batch's thread (not the run's)."""
+    key = str(key)
+    if not key.isalnum():
+      raise ValueError(f"thumbnail key must be letters or digits, got {key!r}")
+    picture = Image.fromarray(np.clip(np.round(image), 0, 255).astype(np.uint8))
+    picture.thumbnail((size, size))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    with self._lock:
+      self._thumbs[key] = buffer.getvalue()
+      self._jobs_version += 1
+      self._version += 1
+    return f"thumbs/{key}.png"
+
+  def thumbnail(self, key):
+    with self._lock:
+      return self._thumbs.get(key)
 
   # What the page reads (the server's threads).
 
@@ -126,6 +156,9 @@ class Live:
                                                        "tv")})
       if self._jobs is not None:
         state["jobs"] = self._jobs
+        state["jobs_version"] = self._jobs_version
+      if self._batch is not None:
+        state["batch"] = self._batch
     return _plain(state)
 
   def history(self):
@@ -251,9 +284,52 @@ def is_loopback(host):
              for info in infos)
 
 
-def for_run(prepared, host=LOOPBACK, port=0):
-  """A started Live for a prepared run (nst.run.Prepared): its settings, curve
-  weights, and the colour recombination of --color_control=luminance."""
+def define_flags(flags):
+  """--serve and its options on absl's `flags`: the same for nst, nst-batch and the
+  figure scripts. Not run options, so never in a record."""
+  flags.DEFINE_bool(
+      "serve", False, "Serve a page showing the run live (image, loss curves, "
+      "progress, settings; a batch's jobs) at the URL printed at start; read-only, no "
+      "network access needed.")
+  flags.DEFINE_integer("serve_port", 0, "Port of --serve's page; 0: a free port.")
+  flags.DEFINE_string(
+      "serve_host", LOOPBACK,
+      "Address --serve listens on; anything but loopback shows the run to every "
+      "machine that can reach this one, so it must be given on purpose.")
+  flags.DEFINE_float(
+      "serve_linger", 0, "Seconds to keep serving the final state after the run "
+      "(Ctrl-C ends it early).")
+
+
+def check_flags(values):
+  """A UserError for a --serve option given without --serve, or a bad linger."""
+  given = [n for n in ("serve_port", "serve_host", "serve_linger") if values[n].present]
+  if not values.serve and given:
+    raise UserError(f"--{given[0]} only applies to the live page; add --serve")
+  if values.serve_linger < 0:
+    raise UserError(f"--serve_linger must be >= 0 seconds, got {values.serve_linger:g}")
+
+
+def from_flags(values, program, log=None):
+  """The started Live that the --serve flags of `values` (absl FlagValues) ask for,
+  or None. Start it once the inputs are checked (bad input is reported at once) and
+  before TensorFlow loads. Raises UserError for an option given without --serve."""
+  check_flags(values)
+  if not values.serve:
+    return None
+  log = log or (lambda line: print(line, flush=True))
+  live = Live()
+  live.start(values.serve_host, values.serve_port)
+  log(f"{program}: watch the run at {live.url}")
+  if not is_loopback(values.serve_host):
+    print(f"{program}: warning: --serve_host={values.serve_host} shows the run to "
+          "every machine that can reach this one", file=sys.stderr, flush=True)
+  return live
+
+
+def begin_run(live, prepared, title=None):
+  """live.begin for a prepared run (nst.run.Prepared): its settings, curve weights,
+  and the colour recombination of --color_control=luminance."""
   from nst import records  # pylint: disable=g-import-not-at-top
   from nst import run as run_lib  # pylint: disable=g-import-not-at-top
   settings = prepared.settings
@@ -263,12 +339,17 @@ def for_run(prepared, host=LOOPBACK, port=0):
                                    for p in prepared.sources["style"]),
            "size": f"{width}x{height} px", "output": prepared.output,
            **records.settings_dict(settings)}
-  live = Live()
-  live.begin(title=f"nst: {prepared.output or 'run'}", settings=shown,
+  live.begin(title=title or f"nst: {prepared.output or 'run'}", settings=shown,
              alpha=settings.alpha, beta=settings.beta, tv_weight=settings.tv_weight,
              layer_weights={"content": settings.content_weights(),
                             "style": settings.style_weights()},
              transform=lambda image: run_lib.final_image(prepared, image))
+
+
+def for_run(prepared, host=LOOPBACK, port=0):
+  """A started Live showing a prepared run."""
+  live = Live()
+  begin_run(live, prepared)
   live.start(host, port)
   return live
 
@@ -296,6 +377,11 @@ def _png(live):
   if found is None:
     return None
   return "image/png", found[1], {"X-Image-Version": str(found[0])}
+
+
+def _thumbnail(live, key):
+  data = live.thumbnail(key)
+  return None if data is None else ("image/png", data)
 
 
 def _json(value):
@@ -343,7 +429,10 @@ def _handler(live, loopback):
         self._send(403, "text/plain", b"403: use http://127.0.0.1/ or localhost\n", body)
         return
       # The path is only looked up, never joined to a folder: no traversal possible.
-      route = routes.get(urllib.parse.urlsplit(self.path).path)
+      path = urllib.parse.urlsplit(self.path).path
+      route = routes.get(path)
+      if route is None and path.startswith("/thumbs/") and path.endswith(".png"):
+        route = lambda: _thumbnail(live, path[len("/thumbs/"):-len(".png")])
       answer = route() if route is not None else None
       if answer is None:
         self._send(404, "text/plain", b"404: not found\n", body)
@@ -413,7 +502,7 @@ const COLOURS={"total":"#000000","alpha * content":"#1f77b4","beta * style":"#d6
   "tv_weight * tv":"#2ca02c"};
 const LAYER_COLOURS=["#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf",
   "#ff7f0e","#aec7e8","#98df8a","#c5b0d5"];
-let lost=false,version=-1,imageVersion=-1,historyVersion=-1,settingsVersion=-1,history=null;
+let lost=false,jobsVersion=-1,version=-1,imageVersion=-1,historyVersion=-1,settingsVersion=-1,history=null;
 const $=id=>document.getElementById(id);
 function duration(s){if(s===null||s===undefined)return "?";s=Math.round(s);
   const p=n=>String(n).padStart(2,"0");
@@ -423,7 +512,10 @@ function cell(row,text,head){const c=document.createElement(head?"th":"td");
   JSON.stringify(text):String(text));row.appendChild(c);}
 function table(el,rows,columns){el.textContent="";const h=el.insertRow();
   columns.forEach(c=>cell(h,c,true));
-  rows.forEach(r=>{const row=el.insertRow();columns.forEach(c=>cell(row,r[c]));});}
+  rows.forEach(r=>{const row=el.insertRow();columns.forEach(c=>{
+    if(c==="image"&&r[c]){const td=document.createElement("td"),img=new Image();
+      img.src=r[c];img.alt=r.job||"";td.appendChild(img);row.appendChild(td);}
+    else cell(row,r[c]);});});}
 async function get(path){const r=await fetch(path,{cache:"no-store"});
   if(!r.ok)throw new Error(path+": "+r.status);return r;}
 async function poll(){
@@ -447,6 +539,8 @@ async function show(s){
     " \\u00b7 total loss "+(s.losses.total===null?"?":s.losses.total.toExponential(4)))
     :"building the network...";
   if(s.finished)text+=" \\u00b7 finished ("+s.stopped+")";
+  if(s.batch)text="jobs "+s.batch.done+"/"+s.batch.total+" \\u00b7 batch eta "+
+    duration(s.batch.eta)+" \\u00b7 "+text;
   $("status").textContent=text;
   if(s.settings_version!==settingsVersion){
     const d=await (await get("settings.json")).json();settingsVersion=s.settings_version;
@@ -456,7 +550,9 @@ async function show(s){
     history=await (await get("history.json")).json();
     historyVersion=history.image_version;draw();}
   if(s.started&&s.image_version!==imageVersion)await loadImage();
-  if(s.jobs){$("jobsbox").hidden=false;const cols=[];
+  // Only when the table changed: each render fetches its thumbnails again.
+  if(s.jobs&&s.jobs_version!==jobsVersion){jobsVersion=s.jobs_version;
+    $("jobsbox").hidden=false;const cols=[];
     s.jobs.forEach(j=>Object.keys(j).forEach(k=>{if(!cols.includes(k))cols.push(k);}));
     table($("jobs"),s.jobs,cols);}
 }

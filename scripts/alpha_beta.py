@@ -24,7 +24,6 @@ import itertools
 import os
 
 from absl import flags
-import numpy as np
 
 import figure_common as common
 from nst import config

@@ -12,7 +12,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from absl import app
 from absl import flags
 
+from nst import batch
 from nst import figures
+from nst import serve
 from nst import weights as weights_lib
 from nst.errors import UserError
 
@@ -60,6 +62,7 @@ RAY_ADDRESS = flags.DEFINE_string(
 RAY_NUM_CPUS = flags.DEFINE_integer(
     "ray_num_cpus", None, "CPUs of the local Ray instance (cells at once). Default: "
     "all.")
+serve.define_flags(flags)  # --serve: watch the cells in a browser (README)
 
 
 def image_size():
@@ -87,6 +90,16 @@ def numbers(flag, kind=float):
                     f"{kind.__name__}s") from None
 
 
+def make_executor():
+  """The executor --executor asks for (close it when done)."""
+  return batch.make_executor(EXECUTOR.value, RAY_ADDRESS.value, RAY_NUM_CPUS.value)
+
+
+def start_live(name):
+  """The live page --serve asks for, or None; call once the inputs are checked."""
+  return serve.from_flags(flags.FLAGS, name)
+
+
 def run(name, build):
   """Run figure `name`: `build(images_dir)` -> (cells, layout dict for write_figure)."""
   start = time.perf_counter()
@@ -96,10 +109,7 @@ def run(name, build):
       raise UserError("--image_size must be >= 16 and --num_steps >= 1")
     weights_path = weights_lib.resolve(VGG_WEIGHTS.value)
     cells, layout = build(folder)
-    executor = None  # local: figures.run_cells's own loop
-    if EXECUTOR.value == "ray":
-      from nst import batch
-      executor = batch.make_executor("ray", RAY_ADDRESS.value, RAY_NUM_CPUS.value)
+    executor, live = make_executor(), start_live(name)
   except UserError as e:
     print(f"{name}: error: {e}", file=sys.stderr)
     sys.exit(UserError.exit_code)
@@ -108,10 +118,14 @@ def run(name, build):
   try:
     records = figures.run_cells(cells, folder_out, weights_path, OVERWRITE.value,
                                 normalize_source=figures.reference_images(folder),
-                                executor=executor)
+                                executor=executor, live=live)
   except UserError as e:  # cells that failed on the executor (the others are kept)
     print(f"{name}: error: {e}", file=sys.stderr)
     sys.exit(1)
+  finally:
+    executor.close()
+    if live is not None:
+      live.linger(flags.FLAGS.serve_linger)
   extra = dict(layout.pop("extra", {}), image_size=image_size(),
                num_steps=num_steps(), images_dir=os.path.abspath(folder))
   sheet, record = figures.write_figure(

@@ -63,6 +63,7 @@ def main():
     if len(sizes) != len(steps) or min(sizes) < 16 or min(steps) < 1:
       raise UserError("--sizes and --steps need one iteration count (>= 1) per size "
                       "(>= 16 px)")
+    executor, live = common.make_executor(), common.start_live("presets")
   except UserError as e:
     print(f"presets: error: {e}", file=sys.stderr)
     sys.exit(UserError.exit_code)
@@ -73,7 +74,7 @@ def main():
   for size, num_steps in zip(sizes, steps):
     cells, sources = build_size(folder, size, num_steps)
     records = figures.run_cells(cells, out, common.VGG_WEIGHTS.value,
-                                common.OVERWRITE.value)
+                                common.OVERWRITE.value, executor=executor, live=live)
     for cell, record in zip(cells, records):
       result = image_lib.load_image(os.path.join(out, record["image"]))
       record["structure_score"] = image_lib.structure_score(result, cell.content)
@@ -92,6 +93,7 @@ def main():
     with open(path, encoding="utf-8") as f:
       names = {r["name"] for r in rows}
       rows += [r for r in json.load(f)["cells"] if r["name"] not in names]
+  executor.close()
   summary["cells"] = rows
   write_json(path, summary)
   lines = ["| preset | pair | size | iterations | structure score | style loss / start |",
@@ -105,6 +107,8 @@ def main():
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
   print(f"presets: wrote {os.path.abspath(out)}")
+  if live is not None:
+    live.linger(flags.FLAGS.serve_linger)
 
 
 if __name__ == "__main__":

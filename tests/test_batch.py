@@ -1,12 +1,17 @@
 """nst-batch: manifests and sweeps of runs that resume, locally or on Ray."""
 
+import io
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from helpers import photograph
 from nst import batch
@@ -234,20 +239,103 @@ def test_ray_gives_the_local_executor_images_bitwise(folder, local_run, ray_inst
                                   image.load_image(there["outputs"]["image"]))
 
 
-def test_figure_cells_run_the_same_through_an_executor(tmp_path, folder, weights_path):
+def test_a_figure_cell_is_the_run_the_api_makes(tmp_path, folder, weights_path):
+  """figures.run_cells runs its cells as a batch's jobs: the same run as
+  nst.transfer with the cell's preset and options at the images' own size."""
+  import nst  # pylint: disable=g-import-not-at-top
   from nst import figures  # pylint: disable=g-import-not-at-top
   content = image.load_image(str(folder / "c1.png"))
-  cell = figures.Cell(name="cell", row=0, col=0, content=content,
-                      style=image.load_image(str(folder / "s1.png")),
-                      options={k: v for k, v in COMMON.items() if k != "image_size"})
-  alone = figures.run_cells([cell], str(tmp_path / "loop"), weights_path, log=print)
-  batched = figures.run_cells([cell], str(tmp_path / "batch"), weights_path, log=print,
-                              executor=batch.LocalExecutor())
-  assert batched[0]["iterations"] == alone[0]["iterations"] == 3
-  assert batched[0]["losses"] == alone[0]["losses"]
-  np.testing.assert_array_equal(image.load_image(str(tmp_path / "loop" / "cell.png")),
-                                image.load_image(str(tmp_path / "batch" / "cell.png")))
-  # Done before: the batch path keeps it too.
-  again = figures.run_cells([cell], str(tmp_path / "batch"), weights_path, log=print,
-                            executor=batch.LocalExecutor())
-  assert again[0]["seconds"] == batched[0]["seconds"]
+  style = image.load_image(str(folder / "s1.png"))
+  options = {k: v for k, v in COMMON.items() if k != "image_size"}
+  cell = figures.Cell(name="cell", row=0, col=0, content=content, style=style,
+                      options=options)
+  out = str(tmp_path / "figure")
+  summaries = figures.run_cells([cell], out, weights_path, log=print)
+  alone = nst.transfer(content, style, preset="original", image_size=0,
+                       vgg_weights=weights_path, **options)
+  assert summaries[0]["iterations"] == alone.record["result"]["iterations"] == 3
+  assert summaries[0]["losses"] == alone.record["result"]["losses"]
+  np.testing.assert_array_equal(image.load_image(os.path.join(out, "cell.png")),
+                                alone.image)
+  # Done before: kept, not run again.
+  again = figures.run_cells([cell], out, weights_path, log=print)
+  assert again[0]["seconds"] == summaries[0]["seconds"]
+
+
+def test_a_batch_on_the_live_page(folder, weights_path):
+  """run_batch with a serve.Live: the job table with thumbnails and the batch's
+  progress; with the local executor, each job's iterates. Read over HTTP between
+  jobs (the on_job hook runs in the batch's thread: no race)."""
+  from nst import serve  # pylint: disable=g-import-not-at-top
+  from test_serve import get_json, request  # pylint: disable=g-import-not-at-top
+  out = str(folder / "live")
+  jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
+  live = serve.Live()
+  url = live.start()
+  seen = []
+
+  def look(entry):
+    state = get_json(url, "/state.json")
+    seen.append((entry["name"], state, get_json(url, "/history.json")))
+
+  try:
+    summary = batch.run_batch(jobs, out, COMMON, PRESET, log=print, on_job=look,
+                              live=live)
+    assert batch.exit_code(summary) == 0
+    for k, (name, state, history) in enumerate(seen):
+      assert state["batch"]["done"] == k + 1 and state["batch"]["total"] == 3
+      assert state["title"] == f"nst-batch [{k + 1}/3] {name}"
+      # Iterates come at report_every (default 10) and at the end.
+      assert [h["iteration"] for h in history["history"]] == [0, 3]
+      rows = state["jobs"]
+      assert [r["state"] for r in rows] == ["done"] * (k + 1) + ["pending"] * (2 - k)
+      assert all(r["image"] == f"thumbs/{i}.png" for i, r in enumerate(rows[:k + 1]))
+      assert all(r["image"] is None for r in rows[k + 1:])
+    final = get_json(url, "/state.json")
+    assert final["finished"] and final["iteration"] == 3
+    for i, entry in enumerate(summary["jobs"]):
+      status, _, body = request(url, f"/thumbs/{i}.png")
+      thumb = np.asarray(Image.open(io.BytesIO(body))).astype(float)
+      written = image.load_image(entry["outputs"]["image"])
+      assert status == 200 and max(thumb.shape[:2]) <= serve.THUMBNAIL
+      assert abs(thumb.mean() - written.mean()) < 3  # the job's own image, smaller
+  finally:
+    live.close()
+
+
+def test_nst_batch_serves_its_page_until_the_linger_ends(folder, weights_path):
+  from test_serve import HANG_GUARD, get_json, request  # pylint: disable=g-import-not-at-top
+  refused = run_cli("--manifest=jobs.jsonl", "--output_dir=refused", "--serve_linger=5",
+                    cwd=folder)
+  assert refused.returncode == 2 and "add --serve" in refused.stderr
+  assert not (folder / "refused").exists()
+  proc = subprocess.Popen(  # pylint: disable=consider-using-with
+      [sys.executable, "-m", "nst.batch", "--manifest=jobs.jsonl",
+       "--output_dir=served", *common_flags(), "--serve", "--serve_linger=600"],
+      cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  guard = threading.Timer(HANG_GUARD, proc.kill)
+  guard.start()
+  try:
+    lines = []
+
+    def read_until(pattern):
+      for line in proc.stdout:
+        lines.append(line)
+        if re.search(pattern, line):
+          return re.search(pattern, line)
+      raise AssertionError("".join(lines))
+    url = read_until(r"watch the run at (\S+)").group(1)
+    read_until(r"serving the final state at")  # all jobs ended; lingering
+    state = get_json(url, "/state.json")
+    assert state["finished"] and state["batch"]["done"] == 3
+    assert [r["state"] for r in state["jobs"]] == ["done"] * 3
+    assert all(request(url, "/" + r["image"])[0] == 200 for r in state["jobs"])
+    proc.send_signal(signal.SIGINT)  # ends the linger
+    assert proc.wait(timeout=HANG_GUARD) == 0, "".join(lines) + proc.stdout.read()
+  finally:
+    guard.cancel()
+    if proc.poll() is None:
+      proc.kill()
+    proc.stdout.close()
+  with pytest.raises(OSError):
+    request(url, "/state.json")

@@ -28,12 +28,15 @@ def script(name, *args):
 # larger grids run a part of their cells here: one preset row of Figure 3, one ratio
 # column of Figure 4. Figure 1's script runs whole in test_figure1_properties.
 @pytest.mark.parametrize("name,cells,args", [
-    ("figure3", 5, ["--presets=paper"]), ("figure4", 5, ["--ratios=1e-3"])])
+    ("figure3", 5, ["--presets=paper"]),
+    ("figure4", 5, ["--ratios=1e-3", "--serve"])])  # the live page, too
 def test_quick_mode_writes_sheet_and_json(tmp_path, images_dir, weights_path, name,
                                           cells, args):
   result = script(f"{name}.py", "--quick", f"--images_dir={images_dir}",
                   f"--output_dir={tmp_path}", "--num_steps=3", *args)
   assert result.returncode == 0, result.stderr[-2000:]
+  assert ("--serve" in args) == (f"{name}: watch the run at http://127.0.0.1:"
+                                 in result.stdout)
   sheet = image.load_image(str(tmp_path / f"{name}.png"))
   record = json.loads((tmp_path / f"{name}.json").read_text())
   assert len(record["cells"]) == cells
@@ -95,6 +98,14 @@ def test_missing_images_dir_is_a_clear_error(tmp_path, monkeypatch):
   result = script("figure1.py", "--quick", f"--output_dir={tmp_path}")
   assert result.returncode == 2
   assert "--images_dir" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_serve_option_without_serve_is_a_clear_error(tmp_path, images_dir):
+  result = script("figure1.py", "--quick", f"--images_dir={images_dir}",
+                  f"--output_dir={tmp_path / 'out'}", "--serve_port=8000")
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert "--serve_port only applies to the live page; add --serve" in result.stderr
+  assert not (tmp_path / "out").exists()
 
 
 def test_figure1_properties(tmp_path, images_dir, weights_path):

@@ -1,7 +1,6 @@
 """nst's L-BFGS (lbfgs.py): tfp's iteration with a line search that accepts the
 natural step when it satisfies the Wolfe conditions."""
 
-import dataclasses
 
 import numpy as np
 import pytest

@@ -187,6 +187,26 @@ def test_jobs_table_for_a_batch(live):
                            {"name": "b", "state": "running", "loss": None}]
 
 
+def test_batch_progress_and_thumbnails(live):
+  image = np.zeros((60, 240, 3), np.float32)
+  image[:, 120:] = 255.0  # left half black, right half white
+  path = live.set_thumbnail(3, image)
+  assert path == "thumbs/3.png"
+  live.set_jobs([{"job": "a", "state": "done", "image": path}], done=1, eta=12.5)
+  state = get_json(live.url, "/state.json")
+  assert state["batch"] == {"done": 1, "total": 1, "eta": 12.5}
+  assert state["jobs"][0]["image"] == path
+  status, headers, body = request(live.url, "/" + path)
+  assert status == 200 and headers["Content-Type"] == "image/png"
+  thumb = np.asarray(Image.open(io.BytesIO(body)))
+  assert thumb.shape == (24, serve.THUMBNAIL, 3)  # longest side 96, aspect kept
+  assert thumb[:, :40].max() < 20 and thumb[:, 56:].min() > 235
+  for missing in ("/thumbs/4.png", "/thumbs/3", "/thumbs/../3.png", "/thumbs/3.png/x"):
+    assert request(live.url, missing)[0] == 404, missing
+  with pytest.raises(ValueError):
+    live.set_thumbnail("../x", image)
+
+
 @pytest.mark.parametrize("path", [
     "/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd",
     "/state.json/../../etc/passwd", "//etc/passwd", "/etc/passwd", "/nst/serve.py",
