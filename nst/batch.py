@@ -859,6 +859,8 @@ def run_main():
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   from absl import app  # pylint: disable=g-import-not-at-top
   flags = _define_flags()
+  from nst import entry  # pylint: disable=g-import-not-at-top
+  entry.list_in_help(__name__, "nst.serve")
 
   def parse(argv):
     try:

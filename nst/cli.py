@@ -16,6 +16,7 @@ from absl import app
 from absl import flags
 
 from nst import color
+from nst import entry
 from nst import config
 from nst import run as run_lib
 from nst import serve as serve_lib
@@ -334,6 +335,7 @@ def parse_flags(argv):
 
 
 def run_main():
+  entry.list_in_help(__name__, serve_lib.__name__)
   app.run(main, flags_parser=parse_flags)
 
 

@@ -13,6 +13,7 @@ from absl import app
 from absl import flags
 
 from nst import batch
+from nst import entry
 from nst import figures
 from nst import serve
 from nst import weights as weights_lib
@@ -135,6 +136,7 @@ def run(name, build):
 
 
 def main(run_figure):
+  entry.list_in_help(__name__, serve.__name__)
   # Each cell is a new problem, so TensorFlow's "retracing" warnings are expected.
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
   app.run(lambda argv: run_figure())

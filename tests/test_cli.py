@@ -188,3 +188,17 @@ def test_missing_weights_are_a_clear_error(tmp_path, images, monkeypatch):
   assert result.returncode == 2
   assert "run nst-fetch-weights" in result.stderr
   assert weights.FILENAME in result.stderr
+
+
+@pytest.mark.parametrize("program,expected", [
+    (["-m", "nst"], ["--content_image", "--preset", "--alpha", "--serve"]),
+    (["-m", "nst.batch"], ["--manifest", "--executor", "--alpha", "--serve"]),
+    ([os.path.join(os.path.dirname(__file__), "..", "scripts", "figure4.py")],
+     ["--images_dir", "--quick", "--executor", "--serve"])])
+def test_help_lists_the_programs_own_flags(program, expected):
+  result = subprocess.run([sys.executable, *program, "--help"], capture_output=True,
+                          text=True, timeout=600, check=False)
+  assert result.returncode == 1, result.stderr  # absl's --help exits with 1
+  listed = set(re.findall(r"^  --(?:\[no\])?(\w+)", result.stdout, re.M))
+  assert {flag[2:] for flag in expected} <= listed, result.stdout[:500]
+  assert "--run_with_pdb" not in result.stdout  # absl's own stay in --helpfull
