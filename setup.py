@@ -23,7 +23,7 @@ setup(
         "scikit-image",  # only for its bundled sample photographs (the offline demo)
         "tqdm",  # the progress bar on a terminal
     ],
-    extras_require={"test": ["pytest", "hypothesis"],
+    extras_require={"test": ["pytest", "pytest-xdist", "hypothesis"],
                     "ray": ["ray>=2.9"]},  # nst-batch --executor=ray
     entry_points={
         "console_scripts": [

@@ -17,6 +17,7 @@ from absl import flags
 
 from nst import color
 from nst import entry
+from nst import image as image_lib
 from nst import config
 from nst import run as run_lib
 from nst import serve as serve_lib
@@ -159,11 +160,6 @@ def _floats(values, flag):
                     ) from None
 
 
-def _sample(name):
-  import importlib.resources
-  return str(importlib.resources.files("skimage") / "data" / name)
-
-
 def given_options():
   """The run options given explicitly (command line or --flagfile), as run values."""
   given = {}
@@ -297,8 +293,8 @@ def run(prepared, live=None):
 
 def prepare():
   """Check every flag and input before any slow work; return the prepared run."""
-  content = _CONTENT_IMAGE.value or _sample(SAMPLE_CONTENT)
-  style = _STYLE_IMAGE.value or [_sample(SAMPLE_STYLE)]
+  content = _CONTENT_IMAGE.value or image_lib.sample_path(SAMPLE_CONTENT)
+  style = _STYLE_IMAGE.value or [image_lib.sample_path(SAMPLE_STYLE)]
   return run_lib.prepare(content, style, _OUTPUT.value, preset=flags.FLAGS.preset,
                          **given_options())
 

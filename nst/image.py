@@ -12,6 +12,13 @@ from nst.files import atomic_path, ensure_writable_dir
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
+def sample_path(name):
+  """The installed path of one of scikit-image's sample photographs (e.g.
+  "chelsea.png"): images every install has, for the demo and the defaults."""
+  import importlib.resources  # pylint: disable=g-import-not-at-top
+  return str(importlib.resources.files("skimage") / "data" / name)
+
+
 def load_image(path, flag="image"):
   """Read a JPEG or PNG as float32 RGB 0-255; grayscale is expanded, alpha dropped.
 

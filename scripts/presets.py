@@ -12,7 +12,6 @@ presets.json and presets_table.md.
   python scripts/presets.py --images_dir=../shared/images
 """
 
-import importlib.resources
 import json
 import os
 import sys
@@ -26,13 +25,12 @@ from nst import image as image_lib
 from nst.errors import UserError
 from nst.files import write_json
 
-_SKIMAGE = str(importlib.resources.files("skimage") / "data")
 # (name, photograph, artwork): a portrait, a town and an object, none of them the
 # demo pair; the photographs other than Tubingen are scikit-image's.
 PAIRS = (("tubingen_starry_night", common.CONTENT, common.STYLES["starry_night"]),
-         ("astronaut_scream", os.path.join(_SKIMAGE, "astronaut.png"),
+         ("astronaut_scream", image_lib.sample_path("astronaut.png"),
           common.STYLES["scream"]),
-         ("coffee_composition_vii", os.path.join(_SKIMAGE, "coffee.png"),
+         ("coffee_composition_vii", image_lib.sample_path("coffee.png"),
           common.STYLES["composition_vii"]))
 
 PRESETS = flags.DEFINE_list("presets", ",".join(config.PRESETS), "Presets (rows).")
