@@ -380,32 +380,19 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
       if live is not None:
         from nst import serve  # pylint: disable=g-import-not-at-top
         serve.begin_run(live, prepared, title)
-      result = run.execute(prepared, callback=live and live.update, log=log)
-      record = result.record
-      if result.stopped == "interrupted":
-        entry.update(state="interrupted", error="interrupted; a checkpoint was "
-                     "saved and the next run of the batch continues it")
+      _account(entry, run.execute(prepared, callback=live and live.update, log=log))
+      if entry["state"] == "interrupted":
         raise KeyboardInterrupt
-      if result.stopped == "non_finite":
-        entry.update(state="failed", error=(
-            f"the loss or its gradient became non-finite at step "
-            f"{result.last.iteration + 1}; kept the last finite image (partial)"))
-      else:
-        entry["state"] = "done"
     else:
       entry["state"] = "skipped"
-    entry.update(iterations=record["result"]["iterations"],
-                 seconds=record["result"]["seconds"],
-                 stopped=record["result"]["stopped"])
-  except UserError as e:
-    entry.update(state="failed", error=str(e))
-  except run.RunError as e:
+      _account(entry, record=record)
+  except (UserError, run.RunError) as e:
     entry.update(state="failed", error=str(e))
   except KeyboardInterrupt:
     if entry["state"] != "interrupted":
       entry.update(state="interrupted", error="interrupted")
     entry["wall_seconds"] = round(time.perf_counter() - start, 3)
-    raise JobInterrupted(entry) from None
+    raise JobInterrupted([entry]) from None
   except Exception as e:  # pylint: disable=broad-except
     # Anything else (out of memory, a bug) fails this job, not the batch.
     traceback.print_exc()
@@ -414,12 +401,68 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
   return entry
 
 
-class JobInterrupted(KeyboardInterrupt):
-  """Ctrl-C during a job: carries the job's entry so the batch can record it."""
+def run_jobs(jobs, output_dir, common, preset, overwrite=False, log=print, live=None,
+             title=None):
+  """Run `jobs` (a group of batch_group) as one batch on this device (run.execute_batch);
+  one job runs as run_job does. Returns their summary entries; raises JobInterrupted
+  with all of them on Ctrl-C (each interrupted job keeps its partial image and a
+  checkpoint, which the next run of the batch continues alone)."""
+  if len(jobs) == 1:
+    return [run_job(jobs[0], output_dir, common, preset, overwrite, log, live, title)]
+  from nst import run  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  entries = [job_entry(job, output_dir) for job in jobs]
+  try:
+    prepared = [prepare_job(job, output_dir, common, preset, overwrite) for job in jobs]
+    if live is not None:  # the page follows the first job; the table shows the rest
+      from nst import serve  # pylint: disable=g-import-not-at-top
+      serve.begin_run(live, prepared[0], title)
+    log(f"nst-batch: {', '.join(job.name for job in jobs)}: one batch of {len(jobs)}")
+    results = run.execute_batch(prepared, [live and live.update], log=log)
+  except Exception as e:  # pylint: disable=broad-except
+    # Not one job's fault (out of memory, a bug): every job of the batch failed.
+    traceback.print_exc()
+    results = [e] * len(jobs)
+  interrupted = False
+  for entry, result in zip(entries, results):
+    if isinstance(result, run.RunError):
+      entry.update(state="failed", error=str(result))
+    elif isinstance(result, Exception):
+      entry.update(state="failed", error=f"{type(result).__name__}: {result}")
+    else:
+      _account(entry, result)
+      interrupted |= entry["state"] == "interrupted"
+    entry["wall_seconds"] = round(time.perf_counter() - start, 3)
+  if interrupted:
+    raise JobInterrupted(entries)
+  return entries
 
-  def __init__(self, entry):
+
+def _account(entry, result=None, record=None):
+  """Fill a job's entry from its run.Result (or, done before, its record)."""
+  if result is not None:
+    record = result.record
+    if result.stopped == "interrupted":
+      entry.update(state="interrupted", error="interrupted; a checkpoint was "
+                   "saved and the next run of the batch continues it")
+    elif result.stopped == "non_finite":
+      entry.update(state="failed", error=(
+          f"the loss or its gradient became non-finite at step "
+          f"{result.last.iteration + 1}; kept the last finite image (partial)"))
+    else:
+      entry["state"] = "done"
+  entry.update(iterations=record["result"]["iterations"],
+               seconds=record["result"]["seconds"],
+               stopped=record["result"]["stopped"])
+
+
+class JobInterrupted(KeyboardInterrupt):
+  """Ctrl-C during a job (or a batch of jobs): carries their entries so the batch can
+  record them."""
+
+  def __init__(self, entries):
     super().__init__()
-    self.entry = entry
+    self.entries = entries
 
 
 def job_entry(job, output_dir):
@@ -550,58 +593,69 @@ def make_executor(name, address=None, num_cpus=None):
 
 
 def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
-              overwrite=False, log=print, on_job=None, sheet=True, live=None):
+              overwrite=False, log=print, on_job=None, sheet=True, live=None,
+              batch_size=1):
   """Run `jobs` (skipping those done before); write summary.json and (if `sheet`)
   sheet.png into `output_dir`; return the summary dict. `common`: options of every
   job (a job's own win). `on_job(entry)` is called after each job (a
   KeyboardInterrupt raised there stops the batch as Ctrl-C does). Ctrl-C stops the
   batch with the summary written; summary["interrupted"] is then True. `live` (a
   serve.Live) shows the table of jobs with thumbnails and, with the local executor,
-  the running job's iterates."""
+  the running job's iterates. `batch_size` > 1: jobs that differ only in their
+  images, init and seed are optimised up to that many at a time as one batch on one
+  device (run.execute_batch; each executor task runs one such group)."""
   common = dict(common or {})
+  if not isinstance(batch_size, int) or batch_size < 1:
+    raise UserError(f"--batch_size must be a whole number >= 1, got {batch_size!r}")
   executor = executor or LocalExecutor()  # the caller closes an executor it gave
   ensure_writable_dir(output_dir, "--output_dir")
   start = time.perf_counter()
   entries = [job_entry(job, output_dir) for job in jobs]
   summary = dict(output_dir=os.path.abspath(output_dir), executor=executor.name,
                  preset=preset, common_options=_json_options(common), jobs=entries,
-                 interrupted=False)
-  todo = _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log)
+                 batch_size=batch_size, interrupted=False)
+  todo, keys = _check_up_front(jobs, entries, output_dir, common, preset, overwrite,
+                               log)
+  groups = batch_groups(todo, keys, batch_size)
   total = len(jobs)
   finished = total - len(todo)
-  log(f"nst-batch: {total} jobs: {len(todo)} to run, "
-      f"{sum(e['state'] == 'skipped' for e in entries)} done before, "
+  log(f"nst-batch: {total} jobs: {len(todo)} to run"
+      + (f" in {len(groups)} batches" if len(groups) < len(todo) else "")
+      + f", {sum(e['state'] == 'skipped' for e in entries)} done before, "
       f"{sum(e['state'] == 'failed' for e in entries)} failed their checks; "
       f"executor {executor.name}")
   _write_summary(summary, output_dir, start)
   board = _Board(live, entries)
+  names = [job.name for job in jobs]
 
-  def run_shown(job, *arguments):
-    index = [j.name for j in jobs].index(job.name)
-    board.show(running=index, done=finished, start=start, ran=ran, to_run=len(todo))
-    return run_job(job, *arguments, live=live,
-                   title=f"nst-batch [{finished + 1}/{total}] {job.name}")
+  def run_shown(group, *arguments):
+    running = [names.index(job.name) for job in group]
+    board.show(running=running, done=finished, start=start, ran=ran, to_run=len(todo))
+    return run_jobs(group, *arguments, live=live,
+                    title=f"nst-batch [{finished + 1}/{total}] {group[0].name}")
   # Iterates reach the page only from this process (not from Ray's workers).
-  function = run_shown if live is not None and executor.name == "local" else run_job
+  function = run_shown if live is not None and executor.name == "local" else run_jobs
   board.show(done=finished, start=start, ran=0, to_run=len(todo))
   try:
-    arguments = [(jobs[i], output_dir, common, preset, overwrite) for i in todo]
+    arguments = [([jobs[i] for i in group], output_dir, common, preset, overwrite)
+                 for group in groups]
     ran = 0
-    for k, entry in executor.map(function, arguments):
-      index = todo[k]
-      if isinstance(entry, BaseException):  # lost by the executor
-        entry = dict(entries[index], state="failed", error=f"{type(entry).__name__}: "
-                     f"{entry}")
-      entries[index] = entry
-      finished, ran = finished + 1, ran + 1
-      log(_progress(entry, finished, total, ran, len(todo), start))
-      _write_summary(summary, output_dir, start)
-      board.show(ended=index, done=finished, start=start, ran=ran, to_run=len(todo))
-      if on_job is not None:
-        on_job(entry)
+    for k, ended in executor.map(function, arguments):
+      if isinstance(ended, BaseException):  # lost by the executor
+        ended = [dict(entries[i], state="failed",
+                      error=f"{type(ended).__name__}: {ended}") for i in groups[k]]
+      for index, entry in zip(groups[k], ended):
+        entries[index] = entry
+        finished, ran = finished + 1, ran + 1
+        log(_progress(entry, finished, total, ran, len(todo), start))
+        _write_summary(summary, output_dir, start)
+        board.show(ended=index, done=finished, start=start, ran=ran, to_run=len(todo))
+        if on_job is not None:
+          on_job(entry)
   except KeyboardInterrupt as e:
     if isinstance(e, JobInterrupted):
-      entries[[j.name for j in jobs].index(e.entry["name"])] = e.entry
+      for entry in e.entries:
+        entries[names.index(entry["name"])] = entry
     summary["interrupted"] = True
     log(f"nst-batch: interrupted after {finished}/{total} jobs; run the same command "
         "again to continue (done jobs are skipped)")
@@ -612,6 +666,23 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   if sheet and any(e["state"] in ("done", "skipped") for e in entries):
     write_sheet(entries, output_dir, summary)
   return summary
+
+
+def batch_groups(todo, keys, batch_size):
+  """The jobs to run (indices) in groups of at most `batch_size` with one batch key
+  (run.batch_key), in the order of their first job; a job whose key is None alone."""
+  groups, open_groups = [], {}
+  for index in todo:
+    key = keys.get(index)
+    group = open_groups.get(key) if key is not None else None
+    if group is None or len(group) >= batch_size:
+      group = [index]
+      groups.append(group)
+      if key is not None:
+        open_groups[key] = group
+    else:
+      group.append(index)
+  return groups
 
 
 class _Board:
@@ -625,12 +696,12 @@ class _Board:
         if entry["state"] == "skipped":
           self._thumbnail(index)
 
-  def show(self, done, start, ran, to_run, running=None, ended=None):
+  def show(self, done, start, ran, to_run, running=(), ended=None):
     if self.live is None:
       return
     if ended is not None:
       self._thumbnail(ended)
-    rows = [dict(job=e["name"], state="running" if i == running else e["state"],
+    rows = [dict(job=e["name"], state="running" if i in running else e["state"],
                  iterations=e["iterations"], seconds=e["seconds"],
                  image=self.thumbs.get(i), error=e["error"])
             for i, e in enumerate(self.entries)]
@@ -652,9 +723,10 @@ class _Board:
 
 def _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log):
   """Check every job's inputs (run.prepare: files, values, sizes) before any run and
-  mark those done before; return the indices of the jobs to run."""
+  mark those done before; return the indices of the jobs to run and their batch keys
+  (run.batch_key; None for a job that continues its checkpoint, which runs alone)."""
   from nst import run  # pylint: disable=g-import-not-at-top
-  todo = []
+  todo, keys = [], {}
   for i, job in enumerate(jobs):
     try:
       prepared = prepare_job(job, output_dir, common, preset, overwrite)
@@ -669,7 +741,9 @@ def _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log):
                         stopped=record["result"]["stopped"])
     else:
       todo.append(i)
-  return todo
+      resumes = not overwrite and os.path.isfile(prepared.paths["checkpoint"])
+      keys[i] = None if resumes else run.batch_key(prepared)
+  return todo, keys
 
 
 def _progress(entry, finished, total, ran, to_run, start):
@@ -765,6 +839,9 @@ def _define_flags():
   flags.DEFINE_integer("ray_num_cpus", None, "CPUs of the local Ray instance (jobs "
                        "at once on a CPU machine). Default: all.")
   flags.DEFINE_bool("overwrite", False, "Run every job again, even those done before.")
+  flags.DEFINE_integer("batch_size", 1, "Jobs optimised together as one batch on one "
+                       "device when they differ only in their images, init and seed "
+                       "(worth it on a GPU; see README).")
   from nst import serve  # pylint: disable=g-import-not-at-top
   serve.define_flags(flags)
   flags.DEFINE_enum("preset", None, list(config.PRESETS),
@@ -825,6 +902,8 @@ def main(argv, flags):
     jobs = _jobs_from_flags(flags)
     common = _common_options(flags)
     config.resolve_options(values.preset, common)  # an unknown option, now
+    if values.batch_size < 1:
+      raise UserError(f"--batch_size must be >= 1, got {values.batch_size}")
     from nst import serve  # pylint: disable=g-import-not-at-top
     serve.check_flags(values)
     ensure_writable_dir(values.output_dir, "--output_dir")
@@ -834,7 +913,8 @@ def main(argv, flags):
     _fail(str(e))
   try:
     summary = run_batch(jobs, values.output_dir, common, values.preset, executor,
-                        values.overwrite, log=_log, live=live)
+                        values.overwrite, log=_log, live=live,
+                        batch_size=values.batch_size)
   finally:
     executor.close()
   if live is not None:

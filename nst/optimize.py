@@ -149,6 +149,35 @@ class Problem:
     return self._compiled.resume(state, max_iterations, self.shape, self._targets)
 
 
+class Batch(Problem):
+  """Several Problems of one image shape and one compiled loss (the same settings
+  but for the images, init and seed) optimised together: L-BFGS on positions [B, D],
+  one network pass for all members. The losses reduce per member and tfp's state and
+  line search are member-wise (lbfgs.py), so each member takes the steps it would
+  take alone (up to the float rounding of a batched convolution); the iteration count
+  is shared, so a member that converged early waits, unchanged, for the others."""
+
+  def __init__(self, problems):  # pylint: disable=super-init-not-called
+    first = problems[0]
+    for other in problems[1:]:
+      if other._compiled is not first._compiled or other.shape != first.shape:  # pylint: disable=protected-access
+        raise ValueError("a Batch needs problems of one shape and one compiled loss "
+                         "(the same settings but for the images)")
+    self.problems = list(problems)
+    self.settings, self.shape = first.settings, first.shape
+    self.content_weights, self.style_weights = first.content_weights, first.style_weights
+    self._compiled = first._compiled  # pylint: disable=protected-access
+    self.model = first.model
+    self.content_targets = {l: tf.concat([p.content_targets[l] for p in problems], 0)
+                            for l in first.content_targets}
+    self.style_targets = {l: tf.concat([p.style_targets[l] for p in problems], 0)
+                          for l in first.style_targets}
+    self._targets = (self.content_targets, self.style_targets)
+
+  def __len__(self):
+    return len(self.problems)
+
+
 class _Compiled:
   """The network and the traced functions of one loss: everything of a Problem but
   its targets and image shape, which are arguments (the shape a Python one: one trace
@@ -243,16 +272,30 @@ def stylize(problem, init_image=None, report_every=50, state=None, elapsed=0.0):
   Starts from `init_image`, or continues a saved `state` (see state_from_arrays) whose
   run had already taken `elapsed` seconds.
   """
-  num_steps = problem.settings.num_steps
-  start = time.perf_counter() - elapsed
   if state is None:
     state = problem.start(tf.constant(init_image.reshape(1, -1), tf.float32))
+  for iterates in _chunks(problem, state, report_every, elapsed):
+    yield iterates[0]
+
+
+def stylize_batch(batch, init_images, report_every=50):
+  """stylize for a Batch: yields a list of Iterates, one a member, each with its own
+  losses, image, convergence and state (a checkpoint resumes it alone), until every
+  member has finished."""
+  position = np.stack([x.reshape(-1) for x in init_images])
+  yield from _chunks(batch, batch.start(tf.constant(position, tf.float32)),
+                     report_every, 0.0)
+
+
+def _chunks(problem, state, report_every, elapsed):
+  num_steps = problem.settings.num_steps
+  start = time.perf_counter() - elapsed
   while True:
-    iterate = _iterate(problem, state, num_steps, start)
-    yield iterate
-    if iterate.finished:
+    iterates = _iterates(problem, state, num_steps, start)
+    yield iterates
+    if all(it.finished for it in iterates):
       return
-    target = min(iterate.iteration + report_every, num_steps)
+    target = min(iterates[0].iteration + report_every, num_steps)
     state = problem.resume(state, tf.constant(target, tf.int32))
 
 
@@ -267,24 +310,45 @@ def state_from_arrays(arrays):
   return results(**{name: tf.constant(arrays[name]) for name in results._fields})
 
 
-def _iterate(problem, state, num_steps, start):
+def member_state(state, member):
+  """Batch member `member` of tfp's L-BFGS state, as the state of a run of its own
+  (the batch's shared counters kept)."""
+  def pick(name, value):
+    if name in ("position_deltas", "gradient_deltas"):  # [history, B, D]
+      return value[:, member:member + 1]
+    if value.shape.rank:  # [B] or [B, D]
+      return value[member:member + 1]
+    return value  # the counters, scalars
+  return state._replace(**{name: pick(name, value)
+                           for name, value in state._asdict().items()})
+
+
+def _iterates(problem, state, num_steps, start):
+  """One Iterate per batch member of `state`."""
   terms = problem.loss_terms(state.position)
-  scalar = lambda t: float(np.asarray(t).reshape(-1)[0])
-  return Iterate(
-      iteration=int(state.num_iterations),
-      num_steps=num_steps,
-      evaluations=int(state.num_objective_evaluations),
-      losses={
-          "total": scalar(terms["total"]),
-          "content": scalar(terms["content"]),
-          "style": scalar(terms["style"]),
-          "tv": scalar(terms["tv"]),
-          "content_layers": {l: scalar(v) for l, v in terms["content_layers"].items()},
-          "style_layers": {l: scalar(v) for l, v in terms["style_layers"].items()},
-      },
-      image=state.position.numpy().reshape(problem.shape),
-      elapsed=time.perf_counter() - start,
-      converged=bool(np.all(state.converged)),
-      failed=bool(np.all(state.failed)),
-      state=state,
-  )
+  elapsed = time.perf_counter() - start
+  members = int(state.position.shape[0])
+  positions = state.position.numpy()
+  converged, failed = np.asarray(state.converged), np.asarray(state.failed)
+  iterates = []
+  for b in range(members):
+    value = lambda t: float(np.asarray(t).reshape(-1)[b if np.size(t) > 1 else 0])  # pylint: disable=cell-var-from-loop
+    iterates.append(Iterate(
+        iteration=int(state.num_iterations),
+        num_steps=num_steps,
+        evaluations=int(state.num_objective_evaluations),
+        losses={
+            "total": value(terms["total"]),
+            "content": value(terms["content"]),
+            "style": value(terms["style"]),
+            "tv": value(terms["tv"]),
+            "content_layers": {l: value(v) for l, v in terms["content_layers"].items()},
+            "style_layers": {l: value(v) for l, v in terms["style_layers"].items()},
+        },
+        image=positions[b].reshape(problem.shape),
+        elapsed=elapsed,
+        converged=bool(converged.reshape(-1)[b]),
+        failed=bool(failed.reshape(-1)[b]),
+        state=state if members == 1 else member_state(state, b),
+    ))
+  return iterates

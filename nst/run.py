@@ -366,6 +366,91 @@ def execute(prepared, callback=None, log=None):
   an interruption before the first step).
   """
   optimize, device = engine()
+  run = _begin(prepared, optimize, log)
+  last, stopped, signal_code = None, None, 0
+  try:
+    for it in optimize.stylize(run.problem, run.x0, report_every=run.chunk,
+                               state=run.state, elapsed=run.elapsed):
+      if not it.finite:
+        stopped = "non_finite"
+        break
+      last = it
+      _take(prepared, it, run.history, callback)
+  except KeyboardInterrupt:
+    stopped, signal_code = "interrupted", EXIT_SIGINT
+  except Terminated:
+    stopped, signal_code = "interrupted", EXIT_SIGTERM
+  return _end(prepared, run, last, stopped, signal_code, device)
+
+
+def batch_key(prepared):
+  """Prepared runs with the same key can be optimised as one batch (execute_batch):
+  the same image shape, network and loss, the same number of steps and reporting;
+  they may differ in their images, init and seed. None: this run goes alone (it
+  resumes a checkpoint)."""
+  if prepared.options["resume"]:
+    return None
+  settings = dataclasses.replace(
+      prepared.settings, init="random", seed=0, style_blend_weights=None,
+      style_scale=None, color_control="none", histogram_match="image_analogies")
+  source = prepared.normalize_source if settings.normalize_vgg else None
+  return (tuple(prepared.shape), settings, os.path.abspath(prepared.weights_path),
+          source, prepared.options["report_every"], prepared.options["save_per_step"])
+
+
+def execute_batch(prepared_runs, callbacks=None, log=None):
+  """Run prepared problems of one batch_key as one batch (optimize.Batch): each gets
+  the steps, image and record it would get alone (up to a batched convolution's
+  rounding; the evaluation count is the batch's) and its own outputs. Returns one
+  Result, or the RunError that `execute` would raise, per run, in order."""
+  keys = {batch_key(p) for p in prepared_runs}
+  if len(keys) != 1 or None in keys:
+    raise ValueError("execute_batch needs runs of one batch_key, none resuming")
+  optimize, device = engine()
+  runs = [_begin(p, optimize, log) for p in prepared_runs]
+  callbacks = list(callbacks or [])
+  callbacks += [None] * (len(runs) - len(callbacks))  # the first runs' callbacks
+  batch = optimize.Batch([run.problem for run in runs])
+  lasts, stopped, signal_code = [None] * len(runs), [None] * len(runs), 0
+  try:
+    for iterates in optimize.stylize_batch(batch, [run.x0 for run in runs],
+                                           report_every=runs[0].chunk):
+      for i, it in enumerate(iterates):
+        if stopped[i] is not None or (lasts[i] is not None and lasts[i].finished):
+          continue  # this member ended before the others; its state stays as it was
+        if not it.finite:
+          stopped[i] = "non_finite"
+          continue
+        lasts[i] = it
+        _take(prepared_runs[i], it, runs[i].history, callbacks[i])
+  except (KeyboardInterrupt, Terminated) as e:
+    signal_code = EXIT_SIGINT if isinstance(e, KeyboardInterrupt) else EXIT_SIGTERM
+    stopped = [s if s is not None or (last is not None and last.finished)
+               else "interrupted" for s, last in zip(stopped, lasts)]
+  results = []
+  for prepared, run, last, why in zip(prepared_runs, runs, lasts, stopped):
+    try:
+      results.append(_end(prepared, run, last, why, signal_code, device))
+    except RunError as e:
+      results.append(e)
+  return results
+
+
+@dataclasses.dataclass
+class _Run:
+  """A run between _begin and _end: its problem, start and history so far."""
+  problem: object
+  x0: object
+  state: object
+  elapsed: float
+  history: list
+  chunk: int
+  meta: dict
+  normalization: object
+
+
+def _begin(prepared, optimize, log):
+  """The problem, start (or resumed state) and reporting of a prepared run."""
   settings, options, out = prepared.settings, prepared.options, prepared.paths
   meta = {"settings": records.settings_dict(settings), "shape": list(prepared.shape),
           "content_image": prepared.sources["content"],
@@ -385,29 +470,28 @@ def execute(prepared, callback=None, log=None):
   save_every = options["save_per_step"]
   report_every = save_every if save_every > 0 else options["report_every"]
   chunk = math.gcd(report_every, max(save_every, 0), CHECKPOINT_EVERY)
+  return _Run(problem, x0, state, elapsed, history, chunk, meta, normalization)
 
-  last, stopped, signal_code = None, None, 0
-  try:
-    for it in optimize.stylize(problem, x0, report_every=chunk, state=state,
-                               elapsed=elapsed):
-      if not it.finite:
-        stopped = "non_finite"
-        break
-      last = it
-      if not history or history[-1]["iteration"] != it.iteration:
-        history.append(records.history_entry(it))
-      if callback is not None:
-        callback(it)
-      if (prepared.step_dir and 0 < it.iteration and not it.finished
-          and it.iteration % save_every == 0):
-        image_lib.save_image(os.path.join(prepared.step_dir,
-                                          f"step_{it.iteration:05d}.png"),
-                             final_image(prepared, it.image))
-  except KeyboardInterrupt:
-    stopped, signal_code = "interrupted", EXIT_SIGINT
-  except Terminated:
-    stopped, signal_code = "interrupted", EXIT_SIGTERM
 
+def _take(prepared, it, history, callback):
+  """What a run does with each iterate: history, callback, --save_per_step images."""
+  if not history or history[-1]["iteration"] != it.iteration:
+    history.append(records.history_entry(it))
+  if callback is not None:
+    callback(it)
+  save_every = prepared.options["save_per_step"]
+  if (prepared.step_dir and 0 < it.iteration and not it.finished
+      and it.iteration % save_every == 0):
+    image_lib.save_image(os.path.join(prepared.step_dir,
+                                      f"step_{it.iteration:05d}.png"),
+                         final_image(prepared, it.image))
+
+
+def _end(prepared, run, last, stopped, signal_code, device):
+  """The run's Result, its outputs written (image, plot, record; a checkpoint when
+  interrupted); RunError when there is nothing to write."""
+  settings, options, out = prepared.settings, prepared.options, prepared.paths
+  history = run.history
   if last is None or (stopped == "non_finite" and last.iteration == 0):
     if stopped == "non_finite":
       raise RunError("the loss or its gradient is not finite at the start; nothing "
@@ -440,15 +524,16 @@ def execute(prepared, callback=None, log=None):
               "style": _joined(prepared.sources["style"]) or ARRAY},
       shape=prepared.shape,
       weights={"path": str(prepared.weights_path), "md5": weights_lib.MD5,
-               "normalization": normalization},
+               "normalization": run.normalization},
       device=device, history=history, result=summary,
       layer_weights={"content": settings.content_weights(),
                      "style": settings.style_weights()})
   if out:
     records.write_record(out["record"], result.record)
     if stopped == "interrupted":
+      optimize, _ = engine()
       records.save_checkpoint(out["checkpoint"], optimize.state_to_arrays(last.state),
-                              dict(meta, elapsed=last.elapsed, history=history))
+                              dict(run.meta, elapsed=last.elapsed, history=history))
     elif stopped != "non_finite" and os.path.exists(out["checkpoint"]):
       os.remove(out["checkpoint"])  # the run it belonged to is complete
   return result

@@ -339,3 +339,66 @@ def test_nst_batch_serves_its_page_until_the_linger_ends(folder, weights_path):
     proc.stdout.close()
   with pytest.raises(OSError):
     request(url, "/state.json")
+
+
+def test_batch_groups_keep_jobs_of_one_key_together_up_to_the_size():
+  keys = {0: "a", 1: "b", 2: "a", 3: None, 4: "a", 5: None}
+  assert batch.batch_groups([0, 1, 2, 3, 4, 5], keys, 2) == [[0, 2], [1], [3], [4],
+                                                             [5]]
+  assert batch.batch_groups([0, 1, 2, 3, 4, 5], keys, 8) == [[0, 2, 4], [1], [3], [5]]
+  assert batch.batch_groups([0, 1, 2], keys, 1) == [[0], [1], [2]]
+
+
+def test_a_batch_of_problems_gives_each_member_its_own_run(folder, local_run, capsys):
+  """--batch_size: jobs a and c (same settings, other images and seed) run as one
+  batch, b (another alpha) alone; each gets the run it got alone. Tolerance: the
+  same iterations, total loss within 1e-4 relative and images within 1 grey level
+  (a batched convolution may round differently; on the machines seen, bitwise)."""
+  out = str(folder / "batched")
+  jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
+  lines = []
+  summary = batch.run_batch(jobs, out, COMMON, PRESET, log=lines.append, batch_size=4)
+  assert batch.exit_code(summary) == 0, summary
+  assert "3 to run in 2 batches" in lines[0]
+  assert "nst-batch: a, c: one batch of 2" in capsys.readouterr().out  # jobs print
+  _, _, alone, _ = local_run
+  for together, by_itself in zip(summary["jobs"], alone["jobs"]):
+    with open(together["outputs"]["record"], encoding="utf-8") as f:
+      mine = json.load(f)["result"]
+    with open(by_itself["outputs"]["record"], encoding="utf-8") as f:
+      theirs = json.load(f)["result"]
+    assert mine["iterations"] == theirs["iterations"] == COMMON["num_steps"]
+    assert mine["losses"]["total"] == pytest.approx(theirs["losses"]["total"],
+                                                    rel=1e-4)
+    difference = np.abs(image.load_image(together["outputs"]["image"])
+                        - image.load_image(by_itself["outputs"]["image"]))
+    print(together["name"], "largest difference from the run alone:", difference.max())
+    assert difference.max() <= 1
+
+
+def test_an_interrupted_batch_leaves_each_member_a_checkpoint_that_resumes_alone(
+    tmp_path, folder, weights_path):
+  from nst import run  # pylint: disable=g-import-not-at-top
+  options = dict(COMMON, num_steps=20, report_every=5)
+  members = [("a", folder / "c1.png", folder / "s1.png", 0),
+             ("b", folder / "c2.png", folder / "s2.png", 1)]
+  prepared = [run.prepare(str(c), str(s), str(tmp_path / f"{name}.png"),
+                          preset=PRESET, seed=seed, **options)
+              for name, c, s, seed in members]
+
+  def stop(it):  # Ctrl-C once the second member has taken step 10 (no race)
+    if it.iteration == 10:
+      raise KeyboardInterrupt
+  results = run.execute_batch(prepared, [None, stop])
+  assert [r.stopped for r in results] == ["interrupted"] * 2
+  assert [r.last.iteration for r in results] == [10, 10]
+  for name, content, style, seed in members:
+    assert (tmp_path / f"{name}.ckpt.npz").is_file()
+    resumed = run.transfer(str(content), str(style), str(tmp_path / f"{name}.png"),
+                           preset=PRESET, seed=seed, resume=True, **options)
+    alone = run.transfer(str(content), str(style), preset=PRESET, seed=seed, **options)
+    assert resumed.record["result"]["iterations"] == 20 and resumed.stopped == "num_steps"
+    assert [h["iteration"] for h in resumed.record["history"]] == [0, 5, 10, 15, 20]
+    assert resumed.record["result"]["losses"]["total"] == pytest.approx(
+        alone.record["result"]["losses"]["total"], rel=1e-4)
+    assert np.abs(resumed.image.astype(int) - alone.image).max() <= 1
