@@ -8,6 +8,7 @@ steps as an unchunked one. The same code runs on a GPU when TensorFlow sees one.
 """
 
 import collections
+import copy
 import dataclasses
 import os
 import time
@@ -80,6 +81,8 @@ class Problem:
   every target is on the scale of the image being synthesised. `value_and_gradients`
   is what L-BFGS calls on flat float32 positions [B, D]. Without `weights_path` or
   `vgg_weights` the weights are found as the CLI finds them (weights.resolve).
+  `eval_mode` is how the value and gradient are computed: "plain" (a traced
+  tf.function) or "xla" (the same compiled with XLA); see evalmode.py.
 
   The network and the compiled functions are shared by every Problem of the same
   weights and the same loss settings (see `_Compiled`): the targets are arguments of
@@ -87,7 +90,8 @@ class Problem:
   traces its L-BFGS loop once (about 12 s on 2 cores) instead of once a run.
   """
 
-  def __init__(self, content, style, settings, weights_path=None, vgg_weights=None):
+  def __init__(self, content, style, settings, weights_path=None, vgg_weights=None,
+               eval_mode="plain"):
     self.settings = settings
     self.shape = tuple(content.shape)
     self.content_weights = settings.content_weights()
@@ -95,7 +99,9 @@ class Problem:
     if weights_path is None and vgg_weights is None:
       from nst import weights as weights_lib  # pylint: disable=g-import-not-at-top
       weights_path = weights_lib.resolve()
-    self._compiled = _compiled(settings, weights_path, vgg_weights)
+    self._weights_source = (weights_path, vgg_weights)
+    self.eval_mode = eval_mode
+    self._compiled = _compiled(settings, weights_path, vgg_weights, eval_mode)
     self.model = self._compiled.model
     self.content_targets = {}
     if self.content_weights:
@@ -120,6 +126,16 @@ class Problem:
 
   def _features(self, images):
     return self.model(vgg.preprocess(images), training=False)
+
+  def using(self, eval_mode):
+    """This problem (same network and targets, nothing recomputed) evaluated the way
+    `eval_mode` says."""
+    if eval_mode == self.eval_mode:
+      return self
+    other = copy.copy(self)
+    other.eval_mode = eval_mode
+    other._compiled = _compiled(self.settings, *self._weights_source, eval_mode)  # pylint: disable=protected-access
+    return other
 
   def losses(self, position):
     """All loss terms (see losses.total_loss) for flat positions [B, D] (eager, or
@@ -154,13 +170,17 @@ class _Compiled:
   its targets and image shape, which are arguments (the shape a Python one: one trace
   per shape)."""
 
-  def __init__(self, settings, model, vgg_weights):
+  def __init__(self, settings, model, vgg_weights, eval_mode="plain"):
+    if eval_mode not in EVAL_MODES:
+      raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
     self.settings = settings
     self.model = model
     self._weights = vgg_weights  # alive while this entry is: its id is in the key
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
-    self.value_and_gradients = tf.function(self._value_and_gradients)
+    self.xla = eval_mode == "xla"
+    self.value_and_gradients = (_jit(self._value_and_gradients) if self.xla
+                                else tf.function(self._value_and_gradients))
     self.loss_terms = tf.function(self.losses)
     self.resume = tf.function(self._resume)
 
@@ -183,8 +203,19 @@ class _Compiled:
     return total, tape.gradient(total, position)
 
   def _resume(self, state, max_iterations, shape, targets):
-    return lbfgs.minimize(lambda x: self._value_and_gradients(x, shape, targets),
+    # Plain: the evaluation is traced into the loop's graph. XLA: the loop calls the
+    # XLA-compiled function (the loop itself, tfp's line search, stays a graph).
+    evaluate = self.value_and_gradients if self.xla else self._value_and_gradients
+    return lbfgs.minimize(lambda x: evaluate(x, shape, targets),
                           state, max_iterations, self.settings.line_search)
+
+
+EVAL_MODES = ("plain", "xla")  # what a Problem takes; "auto" is decided in evalmode.py
+
+
+def _jit(function):
+  """`function` compiled with XLA (a module function, so a test can make it fail)."""
+  return tf.function(function, jit_compile=True)
 
 
 # Shared networks and compiled losses, most recent last. Bounded: each entry holds a
@@ -204,7 +235,7 @@ def _remember(cache, key, make):
   return cache[key]
 
 
-def _compiled(settings, weights_path, vgg_weights):
+def _compiled(settings, weights_path, vgg_weights, eval_mode="plain"):
   """The network and compiled loss of `settings` with these weights, built once.
 
   Weights given as arrays are known by identity (run.network reads them once a
@@ -227,8 +258,9 @@ def _compiled(settings, weights_path, vgg_weights):
       settings, init="random", seed=0, num_steps=0, normalize_vgg=False,
       style_blend_weights=None, style_scale=None, color_control="none",
       histogram_match="image_analogies")
-  return _remember(_COMPILED, (model_key, loss_key),
-                   lambda: _Compiled(settings, model, vgg_weights))
+  return _remember(_COMPILED, (model_key, loss_key, eval_mode),
+                   lambda: _Compiled(settings, model, vgg_weights, eval_mode))
+
 
 def _positions(shape, layer):
   """M_l, the number of positions of `layer` for an image of `shape` (H, W, ...)."""

@@ -216,6 +216,9 @@ def _check_run_options(options):
                     f"(never), got {options['save_per_step']}")
   if options["report_every"] < 1:
     raise UserError(f"--report_every must be at least 1, got {options['report_every']}")
+  if options["eval_mode"] not in config.EVAL_MODES:
+    raise UserError(f"--eval_mode must be one of {', '.join(config.EVAL_MODES)}, "
+                    f"got {options['eval_mode']!r}")
 
 
 def _what(flag, path):
@@ -382,6 +385,11 @@ def execute(prepared, callback=None, log=None):
                              vgg_weights=conv_weights)
   x0 = None if state is not None else optimize.initial_image(
       prepared.init, prepared.content, prepared.styles[0], settings.seed)
+  from nst import evalmode  # pylint: disable=g-import-not-at-top
+  problem, eval_mode = evalmode.choose(
+      options["eval_mode"], problem,
+      state.position if state is not None else x0.reshape(1, -1),
+      os.path.dirname(os.path.abspath(prepared.weights_path)), device, log)
   save_every = options["save_per_step"]
   report_every = save_every if save_every > 0 else options["report_every"]
   chunk = math.gcd(report_every, max(save_every, 0), CHECKPOINT_EVERY)
@@ -444,6 +452,7 @@ def execute(prepared, callback=None, log=None):
       device=device, history=history, result=summary,
       layer_weights={"content": settings.content_weights(),
                      "style": settings.style_weights()})
+  result.record["eval_mode"] = eval_mode
   if out:
     records.write_record(out["record"], result.record)
     if stopped == "interrupted":
