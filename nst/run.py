@@ -442,7 +442,10 @@ def execute(prepared, callback=None, log=None):
       summary["plot"] = os.path.abspath(image_lib.save_image(out["plot"], plot))
   flag_values = _flag_values(prepared)
   result.record = records.make_record(
-      argv=reproducing_argv(flag_values), flags=flag_values, preset=prepared.preset,
+      # The mode auto chose, so that argv gives the same image even after the cache
+      # is gone.
+      argv=reproducing_argv(dict(flag_values, eval_mode=eval_mode["used"])),
+      flags=flag_values, preset=prepared.preset,
       settings=settings,
       images={"content": prepared.sources["content"] or ARRAY,
               "style": _joined(prepared.sources["style"]) or ARRAY},

@@ -96,6 +96,9 @@ def test_auto_measures_once_caches_beside_the_weights_then_reads_the_cache(
   assert info["used"] == "xla"  # the injected timings: xla 1 s, plain 2 s
   assert info["seconds"] == {"plain": [2.0, 2.0], "xla": [1.0, 1.0]}
   assert dict(timed) == {"plain": 1, "xla": 1}
+  # The record's flags say what was asked; its argv, the mode that ran.
+  assert first.record["flags"]["eval_mode"] == "auto"
+  assert "--eval_mode=xla" in first.record["argv"]
   assert any("eval_mode auto: xla" in line and "measured now" in line
              for line in logged)
   cache = os.path.join(os.path.dirname(weights_here), evalmode.CACHE_NAME)
