@@ -162,7 +162,17 @@ class Problem:
   def resume(self, state, max_iterations):
     """Continue L-BFGS from `state` (which keeps the correction-pair history) up to
     `max_iterations` iterations in total."""
-    return self._compiled.resume(state, max_iterations, self.shape, self._targets)
+    return self.advance(state, max_iterations)[0]
+
+  def advance(self, state, max_iterations):
+    """resume, and the loss terms at the state it reaches (loss_terms's dict), taken
+    from the evaluation L-BFGS made there; None where that point was not L-BFGS's
+    natural step (then loss_terms gives them, at the cost of a forward pass)."""
+    state, flat, known = self._compiled.resume(state, max_iterations, self.shape,
+                                               self._targets)
+    if flat is None or not bool(np.all(known)):
+      return state, None
+    return state, self._compiled.unflatten_terms(flat)
 
 
 class _Compiled:
@@ -179,8 +189,13 @@ class _Compiled:
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
     self.xla = eval_mode == "xla"
-    self.value_and_gradients = (_jit(self._value_and_gradients) if self.xla
-                                else tf.function(self._value_and_gradients))
+    self._terms_structure = None  # the loss terms' dict, once traced
+    if self.xla:
+      # One XLA program, with the terms as extra outputs: the loop reports them.
+      self._evaluate = _jit(self._value_gradients_and_terms)
+      self.value_and_gradients = lambda *args: self._evaluate(*args)[:2]
+    else:
+      self.value_and_gradients = tf.function(self._value_and_gradients)
     self.loss_terms = tf.function(self.losses)
     self.resume = tf.function(self._resume)
 
@@ -202,12 +217,39 @@ class _Compiled:
     # member's own gradient.
     return total, tape.gradient(total, position)
 
+  def _value_gradients_and_terms(self, position, shape, targets):
+    """The same, and every loss term (losses()'s dict flattened: [B, T])."""
+    with tf.GradientTape() as tape:
+      tape.watch(position)
+      terms = self.losses(position, shape, targets)
+      total = terms["total"]
+    gradient = tape.gradient(total, position)
+    self._terms_structure = tf.nest.map_structure(lambda _: 0, terms)
+    batch = tf.shape(position)[:1]
+    flat = tf.stack([tf.broadcast_to(t, batch) for t in tf.nest.flatten(terms)], -1)
+    return total, gradient, flat
+
+  def unflatten_terms(self, flat):
+    """losses()'s dict from _value_gradients_and_terms's flat [B, T] terms."""
+    flat = np.asarray(flat)
+    return tf.nest.pack_sequence_as(self._terms_structure,
+                                    [flat[:, i] for i in range(flat.shape[-1])])
+
   def _resume(self, state, max_iterations, shape, targets):
     # Plain: the evaluation is traced into the loop's graph. XLA: the loop calls the
     # XLA-compiled function (the loop itself, tfp's line search, stays a graph).
+    # The loop also returns the loss terms of the point it stops at, from the
+    # evaluation made there (lbfgs.minimize's with_terms), so reporting a chunk costs
+    # no extra forward pass; not with hager_zhang, which stays tfp's loop exactly.
     evaluate = self.value_and_gradients if self.xla else self._value_and_gradients
-    return lbfgs.minimize(lambda x: evaluate(x, shape, targets),
-                          state, max_iterations, self.settings.line_search)
+    with_terms = self._evaluate if self.xla else self._value_gradients_and_terms
+    if self.settings.line_search != "unit_first":
+      state = lbfgs.minimize(lambda x: evaluate(x, shape, targets), state,
+                             max_iterations, self.settings.line_search)
+      return state, None, False
+    return lbfgs.minimize(lambda x: evaluate(x, shape, targets), state,
+                          max_iterations, self.settings.line_search,
+                          with_terms=lambda x: with_terms(x, shape, targets))
 
 
 EVAL_MODES = ("plain", "xla")  # what a Problem takes; "auto" is decided in evalmode.py
@@ -279,13 +321,14 @@ def stylize(problem, init_image=None, report_every=50, state=None, elapsed=0.0):
   start = time.perf_counter() - elapsed
   if state is None:
     state = problem.start(tf.constant(init_image.reshape(1, -1), tf.float32))
+  iterate = _iterate(problem, state, num_steps, start)
   while True:
-    iterate = _iterate(problem, state, num_steps, start)
     yield iterate
     if iterate.finished:
       return
     target = min(iterate.iteration + report_every, num_steps)
-    state = problem.resume(state, tf.constant(target, tf.int32))
+    state, terms = problem.advance(state, tf.constant(target, tf.int32))
+    iterate = _iterate(problem, state, num_steps, start, terms)
 
 
 def state_to_arrays(state):
@@ -299,8 +342,11 @@ def state_from_arrays(arrays):
   return results(**{name: tf.constant(arrays[name]) for name in results._fields})
 
 
-def _iterate(problem, state, num_steps, start):
-  terms = problem.loss_terms(state.position)
+def _iterate(problem, state, num_steps, start, terms=None):
+  """The Iterate of `state`; its losses are `terms` when the loop gave them, else
+  evaluated here (the start, and a chunk that ended on a Hager-Zhang step)."""
+  if terms is None:
+    terms = problem.loss_terms(state.position)
   scalar = lambda t: float(np.asarray(t).reshape(-1)[0])
   return Iterate(
       iteration=int(state.num_iterations),
