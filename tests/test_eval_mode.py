@@ -151,6 +151,23 @@ def test_cache_is_invalidated_by_another_tensorflow_or_cpu(pair, vgg_weights,
   assert evalmode.key_parts("CPU", (256, 170), "float32")["side"] == 256
 
 
+def test_an_unreadable_cache_is_ignored_with_a_note_and_rewritten(
+    pair, vgg_weights, tmp_path, fake_timings):
+  seconds, timed = fake_timings
+  seconds.update(plain=1.0, xla=2.0)
+  content, style = (np.asarray(p[:32, :32], np.float32) for p in pair)
+  problem = optimize.Problem(content, style, config.Settings(), vgg_weights=vgg_weights)
+  x = optimize.initial_image("random", content, style, 0).reshape(1, -1)
+  (tmp_path / evalmode.CACHE_NAME).write_text("{truncated", encoding="utf-8")
+  logged = []
+  used, info = evalmode.choose("auto", problem, x, str(tmp_path), "CPU", logged.append)
+  assert used.eval_mode == "plain" and info["source"] == "measured"
+  assert len(info["notes"]) == 1 and "ignoring the cache" in info["notes"][0]
+  assert f"note: {info['notes'][0]}" in logged
+  assert evalmode.choose("auto", problem, x, str(tmp_path), "CPU")[1]["source"] == "cache"
+  assert timed["plain"] == 1
+
+
 def test_a_failing_xla_is_skipped_with_a_note_and_plain_used(pair, weights_here,
                                                              monkeypatch):
   def broken_jit(function):
