@@ -2,14 +2,13 @@
 immunohistochemistry micrograph, the CLI's default pair, so nothing is downloaded), the
 noise start, and how a time is taken."""
 
-import os
-import platform
 import statistics
 import time
 
 import numpy as np
 import skimage.data
 
+from nst import evalmode
 from nst import image
 
 
@@ -42,30 +41,8 @@ def median_seconds(evaluate, repeats):
 
 def cpu_info():
   """CPU model, cpuinfo family, cores, nominal clock and vector extensions: what every
-  reported time is written beside."""
-  info = {"cpu_model": platform.processor() or "unknown", "cores": os.cpu_count(),
-          "mhz": None, "family": None, "model": None, "avx512f": False, "avx2": False,
-          "fma": False}
-  try:
-    with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-      for line in f:
-        key, _, value = (part.strip() for part in line.partition(":"))
-        if key == "model name":
-          info["cpu_model"] = value
-        elif key == "cpu MHz" and info["mhz"] is None:
-          info["mhz"] = float(value)
-        elif key == "cpu family" and info["family"] is None:
-          info["family"] = int(value)
-        elif key == "model" and info["model"] is None:
-          info["model"] = int(value)
-        elif key == "flags":
-          cpu_flags = value.split()
-          for name in ("avx512f", "avx2", "fma"):
-            info[name] = name in cpu_flags
-          break
-  except OSError:
-    pass
-  return info
+  reported time is written beside (nst.evalmode's, which keys its decisions by it)."""
+  return evalmode.cpu_info()
 
 
 def describe_cpu(info):

@@ -15,6 +15,7 @@ python benchmarks/levers.py --sizes=256,512 --repeats=5 --quality_size=256 \
     --quality_steps=300 --output_dir="$out"
 python benchmarks/levers.py --sizes=256 --repeats=5 --intra_op=2 --inter_op=1 \
     --quality_steps=0 --output_dir="$out"
+python benchmarks/eval_mode.py --sizes=256,512 --repeats=5 --output_dir="$out"
 # End to end: the default run (512 px, 1000 iterations) exactly as a user types it.
 /usr/bin/time -v nst --output="$out/default.png" --overwrite --noplot \
     > "$out/default.log" 2>&1

@@ -142,6 +142,11 @@ flags.DEFINE_bool(
 flags.DEFINE_bool(
     "plot", _default("plot"),
     "Write a loss-curve plot (<output name>_loss.png) beside --output.")
+flags.DEFINE_enum(
+    "eval_mode", _default("eval_mode"), list(config.EVAL_MODES),
+    "How the loss and its gradient are computed: plain (a traced tf.function), xla "
+    "(compiled with XLA), or auto: whichever this machine measured faster on the "
+    "first run of this size (a few seconds, once; cached beside the weights).")
 flags.DEFINE_integer(
     "report_every", _default("report_every"),
     "Iterations between progress lines (--save_per_step sets it when given).")

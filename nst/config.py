@@ -22,6 +22,9 @@ LOSS_CONVENTIONS = ("paper", "authors")  # see losses.py
 # "unit_first": try L-BFGS's natural step, then Hager-Zhang (lbfgs.py);
 # "hager_zhang": exactly tfp.optimizer.lbfgs_minimize (about 3 evaluations an iteration).
 LINE_SEARCHES = ("unit_first", "hager_zhang")
+# How the value and gradient are computed (evalmode.py): "plain" tf.function, "xla"
+# (jit_compile), or "auto": whichever this machine measured faster (cached).
+EVAL_MODES = ("auto", "plain", "xla")
 
 # Run options outside the optimisation problem itself (the CLI's flag defaults).
 IMAGE_SIZE = 512       # longest side in px; 0 keeps the content image's size
@@ -192,6 +195,7 @@ OPTIONS = {
     "resume": False,
     "plot": True,
     "vgg_weights": None,        # None: weights.resolve's search order
+    "eval_mode": "auto",        # one of EVAL_MODES (evalmode.py)
 }
 
 # The authors' code's conventions (README, "Why 1e-6 and not 1e-3", variant (c)): mean
@@ -202,8 +206,9 @@ _AUTHORS = dict(loss_convention="authors", normalize_vgg=True,
 
 PRESETS = {
     # Exactly the TF1 reimplementation nst replaces (run at the photograph's own size,
-    # as it did, with --image_size=0).
-    "original": {},
+    # as it did, with --image_size=0); evaluated plainly, so that its images are the
+    # same bitwise on every machine whichever way it measures fastest.
+    "original": dict(eval_mode="plain"),
     # The paper's figures at the paper's own ratios (Figure 3: 1e-3), from noise.
     "paper": dict(_AUTHORS, alpha=1e-3),
     # What the plain `nst` command runs: the photograph kept under a clearly

@@ -33,16 +33,26 @@ def initial_state(value_and_gradients, position, num_correction_pairs):
       value_and_gradients, position, num_correction_pairs, tolerance=0.0)
 
 
-def minimize(value_and_gradients, state, max_iterations, line_search="unit_first"):
+def minimize(value_and_gradients, state, max_iterations, line_search="unit_first",
+             with_terms=None):
   """Continue L-BFGS from `state` until `max_iterations` iterations in total, or until
   every batch member has converged (zero step or gradient) or failed.
 
   All tolerances are zero: the loss of this problem spans 1e1 to 1e12 with alpha, beta
   and image size, so any fixed tolerance would stop some runs early and not others.
   `line_search="hager_zhang"` is exactly `tfp.optimizer.lbfgs_minimize`'s iteration.
+
+  with_terms: optional, the same evaluation also returning the terms that make up the
+  value, flat [B, T] (position -> (value, gradient, terms)); with it (and unit_first)
+  the result is (state, terms [B, T] at the final position, known [B]), so that the
+  caller need not evaluate the final position again to report its terms. known is
+  False for a member whose last step was not L-BFGS's natural step (Hager-Zhang's
+  search does not say which of its evaluations it kept): its terms are then zeros.
   """
   if line_search not in LINE_SEARCHES:
     raise ValueError(f"line_search must be one of {LINE_SEARCHES}, got {line_search!r}")
+  if with_terms is not None and line_search == "unit_first":
+    return _minimize_with_terms(value_and_gradients, with_terms, state, max_iterations)
   zero = tf.zeros([], state.position.dtype)
 
   def cond(state):
@@ -80,6 +90,49 @@ def minimize(value_and_gradients, state, max_iterations, line_search="unit_first
   return tf.while_loop(cond, body, [state])[0]
 
 
+def _minimize_with_terms(value_and_gradients, with_terms, state, max_iterations):
+  """minimize's unit_first loop, carrying the terms of the accepted natural steps."""
+
+  def cond(state, terms, known):
+    del terms, known
+    return ((state.num_iterations < max_iterations)
+            & ~bfgs_utils.converged_all(state.converged, state.failed))
+
+  def body(state, terms, known):
+    state = bfgs_utils.terminate_if_not_finite(state)
+    inactive = state.failed | state.converged
+    direction = tfp_lbfgs._get_search_direction(state)  # pylint: disable=protected-access
+    direction = tf.where(has_history(state)[..., tf.newaxis], direction,
+                         -state.objective_gradient)
+    next_state, step_terms, accepted = _unit_first_step(
+        state, value_and_gradients, direction, with_terms)
+    restart = next_state.failed & ~state.failed & has_history(state)
+    next_state = next_state._replace(failed=next_state.failed & ~restart)
+    push = ~(next_state.converged | next_state.failed | restart)
+    keep = ~restart[tf.newaxis, :, tf.newaxis]
+    next_state = next_state._replace(
+        position_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
+            state.position_deltas, push, next_state.position - state.position), 0.0),
+        gradient_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
+            state.gradient_deltas, push,
+            next_state.objective_gradient - state.objective_gradient), 0.0))
+    # A member that did not move keeps what it knew; one that moved knows its terms
+    # only if the point it moved to is the natural step just evaluated.
+    # (terms is [B, 0] before the first step: padded with zeros to [B, T].)
+    before = tf.concat([terms, tf.zeros_like(step_terms)], -1)[:, :step_terms.shape[-1]]
+    terms = tf.where(accepted[..., tf.newaxis], step_terms, before)
+    known = tf.where(inactive, known, accepted)
+    return [next_state, terms, known]
+
+  batch = state.position.shape[0]
+  terms = tf.zeros([batch, 0], state.position.dtype)  # T is known once body is traced
+  known = tf.zeros([batch], tf.bool)
+  state_shapes = tf.nest.map_structure(lambda t: t.shape, state)
+  return tuple(tf.while_loop(
+      cond, body, [state, terms, known],
+      shape_invariants=[state_shapes, tf.TensorShape([batch, None]), known.shape]))
+
+
 def has_history(state):
   """[B]: whether a member has a correction pair (the newest is never zero after a
   step; the queue is zero at the start and after a restart)."""
@@ -97,9 +150,22 @@ def _first_step(state, direction):
   return tf.where(has_history(state), tf.ones_like(largest), first)
 
 
-def _unit_first_step(state, value_and_gradients, direction):
+def _line_with_terms(with_terms, position, direction, t):
+  """tfp's restriction of the function to the line (bfgs_utils's
+  _restrict_along_direction, the same operations) at step `t`, and the terms."""
+  point = position + t[..., tf.newaxis] * direction
+  value, gradient, terms = with_terms(point)
+  return bfgs_utils.ValueAndGradient(
+      x=bfgs_utils._broadcast(t, position), f=value,  # pylint: disable=protected-access
+      df=tf.reduce_sum(gradient * direction, axis=-1), full_gradient=gradient), terms
+
+
+def _unit_first_step(state, value_and_gradients, direction, with_terms=None):
   """One L-BFGS step: evaluate the natural step; keep it if it satisfies the Wolfe
-  conditions, else let tfp's Hager-Zhang search go on from that evaluation."""
+  conditions, else let tfp's Hager-Zhang search go on from that evaluation.
+
+  With `with_terms` (see minimize), returns (state, the natural step's terms, whether
+  it was kept)."""
   line = bfgs_utils._restrict_along_direction(  # pylint: disable=protected-access
       value_and_gradients, state.position, direction)
   slope_0 = tf.reduce_sum(state.objective_gradient * direction, axis=-1)
@@ -109,7 +175,10 @@ def _unit_first_step(state, value_and_gradients, direction):
   inactive = state.failed | state.converged
 
   step = _first_step(state, direction)
-  val_step = line(step)
+  if with_terms is None:
+    val_step = line(step)
+  else:
+    val_step, step_terms = _line_with_terms(with_terms, state.position, direction, step)
   # Weak Wolfe; the strong form (|slope| bound) made no measurable difference here.
   wolfe = (tf.math.is_finite(val_step.f) & (slope_0 < 0)
            & (val_step.f <= state.objective_value + SUFFICIENT_DECREASE * step * slope_0)
@@ -137,5 +206,8 @@ def _unit_first_step(state, value_and_gradients, direction):
     return bfgs_utils._update_position(  # pylint: disable=protected-access
         after_search, delta, left.f, left.full_gradient, zero, zero, zero, zero)
 
-  return ps.cond(bfgs_utils.converged_all(state.converged, state.failed),
-                 lambda: after_search, move)
+  next_state = ps.cond(bfgs_utils.converged_all(state.converged, state.failed),
+                       lambda: after_search, move)
+  if with_terms is None:
+    return next_state
+  return next_state, step_terms, accepted

@@ -8,6 +8,7 @@ steps as an unchunked one. The same code runs on a GPU when TensorFlow sees one.
 """
 
 import collections
+import copy
 import dataclasses
 import os
 import time
@@ -80,6 +81,8 @@ class Problem:
   every target is on the scale of the image being synthesised. `value_and_gradients`
   is what L-BFGS calls on flat float32 positions [B, D]. Without `weights_path` or
   `vgg_weights` the weights are found as the CLI finds them (weights.resolve).
+  `eval_mode` is how the value and gradient are computed: "plain" (a traced
+  tf.function) or "xla" (the same compiled with XLA); see evalmode.py.
 
   The network and the compiled functions are shared by every Problem of the same
   weights and the same loss settings (see `_Compiled`): the targets are arguments of
@@ -87,7 +90,8 @@ class Problem:
   traces its L-BFGS loop once (about 12 s on 2 cores) instead of once a run.
   """
 
-  def __init__(self, content, style, settings, weights_path=None, vgg_weights=None):
+  def __init__(self, content, style, settings, weights_path=None, vgg_weights=None,
+               eval_mode="plain"):
     self.settings = settings
     self.shape = tuple(content.shape)
     self.content_weights = settings.content_weights()
@@ -95,7 +99,9 @@ class Problem:
     if weights_path is None and vgg_weights is None:
       from nst import weights as weights_lib  # pylint: disable=g-import-not-at-top
       weights_path = weights_lib.resolve()
-    self._compiled = _compiled(settings, weights_path, vgg_weights)
+    self._weights_source = (weights_path, vgg_weights)
+    self.eval_mode = eval_mode
+    self._compiled = _compiled(settings, weights_path, vgg_weights, eval_mode)
     self.model = self._compiled.model
     self.content_targets = {}
     if self.content_weights:
@@ -120,6 +126,16 @@ class Problem:
 
   def _features(self, images):
     return self.model(vgg.preprocess(images), training=False)
+
+  def using(self, eval_mode):
+    """This problem (same network and targets, nothing recomputed) evaluated the way
+    `eval_mode` says."""
+    if eval_mode == self.eval_mode:
+      return self
+    other = copy.copy(self)
+    other.eval_mode = eval_mode
+    other._compiled = _compiled(self.settings, *self._weights_source, eval_mode)  # pylint: disable=protected-access
+    return other
 
   def losses(self, position):
     """All loss terms (see losses.total_loss) for flat positions [B, D] (eager, or
@@ -146,7 +162,17 @@ class Problem:
   def resume(self, state, max_iterations):
     """Continue L-BFGS from `state` (which keeps the correction-pair history) up to
     `max_iterations` iterations in total."""
-    return self._compiled.resume(state, max_iterations, self.shape, self._targets)
+    return self.advance(state, max_iterations)[0]
+
+  def advance(self, state, max_iterations):
+    """resume, and the loss terms at the state it reaches (loss_terms's dict), taken
+    from the evaluation L-BFGS made there; None where that point was not L-BFGS's
+    natural step (then loss_terms gives them, at the cost of a forward pass)."""
+    state, flat, known = self._compiled.resume(state, max_iterations, self.shape,
+                                               self._targets)
+    if flat is None or not bool(np.all(known)):
+      return state, None
+    return state, self._compiled.unflatten_terms(flat)
 
 
 class Batch(Problem):
@@ -167,6 +193,8 @@ class Batch(Problem):
     self.settings, self.shape = first.settings, first.shape
     self.content_weights, self.style_weights = first.content_weights, first.style_weights
     self._compiled = first._compiled  # pylint: disable=protected-access
+    self._weights_source = first._weights_source  # pylint: disable=protected-access
+    self.eval_mode = first.eval_mode
     self.model = first.model
     self.content_targets = {l: tf.concat([p.content_targets[l] for p in problems], 0)
                             for l in first.content_targets}
@@ -183,13 +211,22 @@ class _Compiled:
   its targets and image shape, which are arguments (the shape a Python one: one trace
   per shape)."""
 
-  def __init__(self, settings, model, vgg_weights):
+  def __init__(self, settings, model, vgg_weights, eval_mode="plain"):
+    if eval_mode not in EVAL_MODES:
+      raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
     self.settings = settings
     self.model = model
     self._weights = vgg_weights  # alive while this entry is: its id is in the key
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
-    self.value_and_gradients = tf.function(self._value_and_gradients)
+    self.xla = eval_mode == "xla"
+    self._terms_structure = None  # the loss terms' dict, once traced
+    if self.xla:
+      # One XLA program, with the terms as extra outputs: the loop reports them.
+      self._evaluate = _jit(self._value_gradients_and_terms)
+      self.value_and_gradients = lambda *args: self._evaluate(*args)[:2]
+    else:
+      self.value_and_gradients = tf.function(self._value_and_gradients)
     self.loss_terms = tf.function(self.losses)
     self.resume = tf.function(self._resume)
 
@@ -211,9 +248,47 @@ class _Compiled:
     # member's own gradient.
     return total, tape.gradient(total, position)
 
+  def _value_gradients_and_terms(self, position, shape, targets):
+    """The same, and every loss term (losses()'s dict flattened: [B, T])."""
+    with tf.GradientTape() as tape:
+      tape.watch(position)
+      terms = self.losses(position, shape, targets)
+      total = terms["total"]
+    gradient = tape.gradient(total, position)
+    self._terms_structure = tf.nest.map_structure(lambda _: 0, terms)
+    batch = tf.shape(position)[:1]
+    flat = tf.stack([tf.broadcast_to(t, batch) for t in tf.nest.flatten(terms)], -1)
+    return total, gradient, flat
+
+  def unflatten_terms(self, flat):
+    """losses()'s dict from _value_gradients_and_terms's flat [B, T] terms."""
+    flat = np.asarray(flat)
+    return tf.nest.pack_sequence_as(self._terms_structure,
+                                    [flat[:, i] for i in range(flat.shape[-1])])
+
   def _resume(self, state, max_iterations, shape, targets):
-    return lbfgs.minimize(lambda x: self._value_and_gradients(x, shape, targets),
-                          state, max_iterations, self.settings.line_search)
+    # Plain: the evaluation is traced into the loop's graph. XLA: the loop calls the
+    # XLA-compiled function (the loop itself, tfp's line search, stays a graph).
+    # The loop also returns the loss terms of the point it stops at, from the
+    # evaluation made there (lbfgs.minimize's with_terms), so reporting a chunk costs
+    # no extra forward pass; not with hager_zhang, which stays tfp's loop exactly.
+    evaluate = self.value_and_gradients if self.xla else self._value_and_gradients
+    with_terms = self._evaluate if self.xla else self._value_gradients_and_terms
+    if self.settings.line_search != "unit_first":
+      state = lbfgs.minimize(lambda x: evaluate(x, shape, targets), state,
+                             max_iterations, self.settings.line_search)
+      return state, None, False
+    return lbfgs.minimize(lambda x: evaluate(x, shape, targets), state,
+                          max_iterations, self.settings.line_search,
+                          with_terms=lambda x: with_terms(x, shape, targets))
+
+
+EVAL_MODES = ("plain", "xla")  # what a Problem takes; "auto" is decided in evalmode.py
+
+
+def _jit(function):
+  """`function` compiled with XLA (a module function, so a test can make it fail)."""
+  return tf.function(function, jit_compile=True)
 
 
 # Shared networks and compiled losses, most recent last. Bounded: each entry holds a
@@ -233,7 +308,7 @@ def _remember(cache, key, make):
   return cache[key]
 
 
-def _compiled(settings, weights_path, vgg_weights):
+def _compiled(settings, weights_path, vgg_weights, eval_mode="plain"):
   """The network and compiled loss of `settings` with these weights, built once.
 
   Weights given as arrays are known by identity (run.network reads them once a
@@ -256,8 +331,9 @@ def _compiled(settings, weights_path, vgg_weights):
       settings, init="random", seed=0, num_steps=0, normalize_vgg=False,
       style_blend_weights=None, style_scale=None, color_control="none",
       histogram_match="image_analogies")
-  return _remember(_COMPILED, (model_key, loss_key),
-                   lambda: _Compiled(settings, model, vgg_weights))
+  return _remember(_COMPILED, (model_key, loss_key, eval_mode),
+                   lambda: _Compiled(settings, model, vgg_weights, eval_mode))
+
 
 def _positions(shape, layer):
   """M_l, the number of positions of `layer` for an image of `shape` (H, W, ...)."""
@@ -290,13 +366,14 @@ def stylize_batch(batch, init_images, report_every=50):
 def _chunks(problem, state, report_every, elapsed):
   num_steps = problem.settings.num_steps
   start = time.perf_counter() - elapsed
+  iterates = _iterates(problem, state, num_steps, start)
   while True:
-    iterates = _iterates(problem, state, num_steps, start)
     yield iterates
     if all(it.finished for it in iterates):
       return
     target = min(iterates[0].iteration + report_every, num_steps)
-    state = problem.resume(state, tf.constant(target, tf.int32))
+    state, terms = problem.advance(state, tf.constant(target, tf.int32))
+    iterates = _iterates(problem, state, num_steps, start, terms)
 
 
 def state_to_arrays(state):
@@ -323,9 +400,12 @@ def member_state(state, member):
                            for name, value in state._asdict().items()})
 
 
-def _iterates(problem, state, num_steps, start):
-  """One Iterate per batch member of `state`."""
-  terms = problem.loss_terms(state.position)
+def _iterates(problem, state, num_steps, start, terms=None):
+  """One Iterate per batch member of `state`; the losses are `terms` when the loop
+  gave them, else evaluated here (the start, and a chunk that ended on a Hager-Zhang
+  step)."""
+  if terms is None:
+    terms = problem.loss_terms(state.position)
   elapsed = time.perf_counter() - start
   members = int(state.position.shape[0])
   positions = state.position.numpy()

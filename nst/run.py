@@ -216,6 +216,9 @@ def _check_run_options(options):
                     f"(never), got {options['save_per_step']}")
   if options["report_every"] < 1:
     raise UserError(f"--report_every must be at least 1, got {options['report_every']}")
+  if options["eval_mode"] not in config.EVAL_MODES:
+    raise UserError(f"--eval_mode must be one of {', '.join(config.EVAL_MODES)}, "
+                    f"got {options['eval_mode']!r}")
 
 
 def _what(flag, path):
@@ -366,7 +369,7 @@ def execute(prepared, callback=None, log=None):
   an interruption before the first step).
   """
   optimize, device = engine()
-  run = _begin(prepared, optimize, log)
+  run = _begin(prepared, optimize, device, log)
   last, stopped, signal_code = None, None, 0
   try:
     for it in optimize.stylize(run.problem, run.x0, report_every=run.chunk,
@@ -407,7 +410,10 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
   if len(keys) != 1 or None in keys:
     raise ValueError("execute_batch needs runs of one batch_key, none resuming")
   optimize, device = engine()
-  runs = [_begin(p, optimize, log) for p in prepared_runs]
+  runs = [_begin(p, optimize, device, log) for p in prepared_runs]
+  for run in runs[1:]:  # one evaluation mode for the batch: the first run's
+    run.problem = run.problem.using(runs[0].problem.eval_mode)
+    run.eval_mode = runs[0].eval_mode
   callbacks = list(callbacks or [])
   callbacks += [None] * (len(runs) - len(callbacks))  # the first runs' callbacks
   batch = optimize.Batch([run.problem for run in runs])
@@ -447,9 +453,10 @@ class _Run:
   chunk: int
   meta: dict
   normalization: object
+  eval_mode: dict  # what evalmode.choose decided, for the record
 
 
-def _begin(prepared, optimize, log):
+def _begin(prepared, optimize, device, log):
   """The problem, start (or resumed state) and reporting of a prepared run."""
   settings, options, out = prepared.settings, prepared.options, prepared.paths
   meta = {"settings": records.settings_dict(settings), "shape": list(prepared.shape),
@@ -467,10 +474,16 @@ def _begin(prepared, optimize, log):
                              vgg_weights=conv_weights)
   x0 = None if state is not None else optimize.initial_image(
       prepared.init, prepared.content, prepared.styles[0], settings.seed)
+  from nst import evalmode  # pylint: disable=g-import-not-at-top
+  problem, eval_mode = evalmode.choose(
+      options["eval_mode"], problem,
+      state.position if state is not None else x0.reshape(1, -1),
+      os.path.dirname(os.path.abspath(prepared.weights_path)), device, log)
   save_every = options["save_per_step"]
   report_every = save_every if save_every > 0 else options["report_every"]
   chunk = math.gcd(report_every, max(save_every, 0), CHECKPOINT_EVERY)
-  return _Run(problem, x0, state, elapsed, history, chunk, meta, normalization)
+  return _Run(problem, x0, state, elapsed, history, chunk, meta, normalization,
+              eval_mode)
 
 
 def _take(prepared, it, history, callback):
@@ -518,7 +531,10 @@ def _end(prepared, run, last, stopped, signal_code, device):
       summary["plot"] = os.path.abspath(image_lib.save_image(out["plot"], plot))
   flag_values = _flag_values(prepared)
   result.record = records.make_record(
-      argv=reproducing_argv(flag_values), flags=flag_values, preset=prepared.preset,
+      # The mode auto chose, so that argv gives the same image even after the cache
+      # is gone.
+      argv=reproducing_argv(dict(flag_values, eval_mode=run.eval_mode["used"])),
+      flags=flag_values, preset=prepared.preset,
       settings=settings,
       images={"content": prepared.sources["content"] or ARRAY,
               "style": _joined(prepared.sources["style"]) or ARRAY},
@@ -528,6 +544,7 @@ def _end(prepared, run, last, stopped, signal_code, device):
       device=device, history=history, result=summary,
       layer_weights={"content": settings.content_weights(),
                      "style": settings.style_weights()})
+  result.record["eval_mode"] = run.eval_mode
   if out:
     records.write_record(out["record"], result.record)
     if stopped == "interrupted":

@@ -119,3 +119,33 @@ def test_non_finite_loss_stops_at_once(weights_path, vgg_weights):
   iterates = run(settings, photo, photo[::-1], weights_path, vgg_weights)
   assert not iterates[-1].finite and iterates[-1].finished
   assert iterates[-1].iteration <= 1
+
+
+@pytest.mark.parametrize("eval_mode", ["plain", "xla"])
+def test_reported_losses_come_from_lbfgs_own_evaluations(weights_path, vgg_weights,
+                                                         monkeypatch, eval_mode):
+  # Each chunk's losses are those of the evaluation L-BFGS made at its last point, not
+  # of an extra forward pass: the loss is evaluated apart only at the start.
+  photo = photograph(32)
+  settings = config.Settings(num_steps=9, alpha=1e-3, tv_weight=10.0)
+  problem = optimize.Problem(photo, photo[::-1], settings, weights_path,
+                             vgg_weights=vgg_weights, eval_mode=eval_mode)
+  forward = []
+  monkeypatch.setattr(problem, "loss_terms", lambda x: forward.append(x) or
+                      optimize.Problem.loss_terms(problem, x))
+  x0 = optimize.initial_image("random", photo, photo, 0)
+  iterates = list(optimize.stylize(problem, x0, report_every=3))
+  assert [it.iteration for it in iterates] == [0, 3, 6, 9]
+  assert len(forward) == 1  # the start
+  for it in iterates[1:]:
+    # ... and they are the losses at the reported image, to float32 rounding.
+    again = optimize.Problem.loss_terms(problem, it.image.reshape(1, -1))
+    assert it.losses["total"] == pytest.approx(float(again["total"][0]), rel=1e-5)
+    assert it.losses["total"] == float(it.state.objective_value[0])
+    assert it.losses["tv"] == pytest.approx(float(again["tv"][0]), rel=1e-5)
+    for layer, value in again["style_layers"].items():
+      assert it.losses["style_layers"][layer] == pytest.approx(float(value[0]),
+                                                               rel=1e-5)
+    assert it.losses["total"] == pytest.approx(
+        settings.alpha * it.losses["content"] + settings.beta * it.losses["style"]
+        + settings.tv_weight * it.losses["tv"], rel=1e-6)

@@ -1,0 +1,222 @@
+"""--eval_mode: forced modes, the auto decision and its cache, failing candidates.
+
+No test depends on how fast this machine is: where auto must pick, the timings are
+injected (evalmode.time_evaluations replaced), so which mode wins is decided by the
+test; the real timing function is exercised once, with no claim on its numbers.
+"""
+
+import collections
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import photograph
+import nst
+from nst import config
+from nst import evalmode
+from nst import optimize
+
+SMALL = dict(image_size=32, num_steps=3, preset="original")  # original: no normalisation
+
+
+@pytest.fixture(scope="module")
+def pair():
+  return photograph(40), photograph(48)[::-1].copy()
+
+
+@pytest.fixture
+def weights_here(tmp_path, weights_path):
+  """The real weights seen from a fresh folder, so that the cache beside them is this
+  test's own."""
+  link = tmp_path / os.path.basename(str(weights_path))
+  os.symlink(os.path.abspath(str(weights_path)), link)
+  return str(link)
+
+
+@pytest.fixture
+def fake_timings(monkeypatch):
+  """Replace the timing of candidates: seconds per mode, set by the test; counts the
+  candidates timed."""
+  timed = collections.Counter()
+  seconds = {"plain": 2.0, "xla": 1.0}
+
+  def fake(problem, position, repeats=evalmode.TIMED):
+    del position
+    timed[problem.eval_mode] += 1
+    return [seconds[problem.eval_mode]] * repeats
+  monkeypatch.setattr(evalmode, "time_evaluations", fake)
+  return seconds, timed
+
+
+def test_forced_modes_are_honoured_and_xla_gives_plains_image(pair, weights_here,
+                                                              fake_timings):
+  _, timed = fake_timings
+  runs = {mode: nst.transfer(*pair, eval_mode=mode, vgg_weights=weights_here,
+                             **SMALL) for mode in ("plain", "xla")}
+  for mode, result in runs.items():
+    assert result.record["eval_mode"]["used"] == mode
+    assert result.record["eval_mode"]["source"] == "given"
+    assert result.record["flags"]["eval_mode"] == mode
+    assert f"--eval_mode={mode}" in result.record["argv"]
+    assert not result.record["eval_mode"]["notes"]
+  assert sum(timed.values()) == 1  # only xla's compile check; nothing measured
+  assert not os.path.exists(os.path.join(os.path.dirname(weights_here),
+                                         evalmode.CACHE_NAME))
+  plain, xla = runs["plain"].last, runs["xla"].last
+  assert plain.iteration == xla.iteration == 3
+  # The same arithmetic, fused differently: float32 rounding apart. 3 L-BFGS steps
+  # from noise amplify that to at most a tenth of a grey level (0-255).
+  assert np.abs(plain.image - xla.image).max() < 0.1
+  assert xla.losses["total"] == pytest.approx(plain.losses["total"], rel=1e-4)
+
+
+def test_xla_value_and_gradient_equal_plains_to_float32_tolerance(pair, vgg_weights):
+  content, style = (np.asarray(p[:32, :32], np.float32) for p in pair)
+  plain = optimize.Problem(content, style, config.Settings(), vgg_weights=vgg_weights)
+  xla = plain.using("xla")
+  assert xla.eval_mode == "xla" and xla.style_targets is plain.style_targets
+  x = optimize.initial_image("random", content, style, 0).reshape(1, -1)
+  v_plain, g_plain = (t.numpy() for t in plain.value_and_gradients(x))
+  v_xla, g_xla = (t.numpy() for t in xla.value_and_gradients(x))
+  np.testing.assert_allclose(v_xla, v_plain, rtol=1e-5)
+  assert np.linalg.norm(g_xla - g_plain) <= 1e-4 * np.linalg.norm(g_plain)
+
+
+def test_auto_measures_once_caches_beside_the_weights_then_reads_the_cache(
+    pair, weights_here, fake_timings):
+  seconds, timed = fake_timings
+  logged = []
+  first = nst.transfer(*pair, vgg_weights=weights_here, log=logged.append, **SMALL)
+  info = first.record["eval_mode"]
+  assert info["requested"] == "auto" and info["source"] == "measured"
+  assert info["used"] == "xla"  # the injected timings: xla 1 s, plain 2 s
+  assert info["seconds"] == {"plain": [2.0, 2.0], "xla": [1.0, 1.0]}
+  assert dict(timed) == {"plain": 1, "xla": 1}
+  # The record's flags say what was asked; its argv, the mode that ran.
+  assert first.record["flags"]["eval_mode"] == "auto"
+  assert "--eval_mode=xla" in first.record["argv"]
+  assert any("eval_mode auto: xla" in line and "measured now" in line
+             for line in logged)
+  cache = os.path.join(os.path.dirname(weights_here), evalmode.CACHE_NAME)
+  assert info["cache"] == cache
+  with open(cache, encoding="utf-8") as f:
+    saved = json.load(f)
+  (key, decision), = saved["decisions"].items()
+  assert decision["mode"] == "xla" and decision["key"] == info["key"]
+  assert info["key"]["side"] == 64 and info["key"]["precision"] == "float32"
+  for part in ("tensorflow", "cpu_model", "cpu_family", "vector", "device"):
+    assert f"{part}=" in key
+
+  seconds["xla"] = 3.0  # were it measured again, plain would now win
+  second = nst.transfer(*pair, vgg_weights=weights_here, **SMALL)
+  info = second.record["eval_mode"]
+  assert (info["used"], info["source"]) == ("xla", "cache")
+  assert info["seconds"] == {"plain": [2.0, 2.0], "xla": [1.0, 1.0]}
+  assert dict(timed) == {"plain": 1, "xla": 1}  # not measured again
+  np.testing.assert_array_equal(second.image, first.image)
+
+
+def test_cache_is_invalidated_by_another_tensorflow_or_cpu(pair, vgg_weights,
+                                                          tmp_path, fake_timings,
+                                                          monkeypatch):
+  seconds, timed = fake_timings
+  seconds.update(plain=1.0, xla=2.0)  # plain wins: no XLA compile in this test
+  content, style = (np.asarray(p[:32, :32], np.float32) for p in pair)
+  problem = optimize.Problem(content, style, config.Settings(), vgg_weights=vgg_weights)
+  x = optimize.initial_image("random", content, style, 0).reshape(1, -1)
+  here = dict(evalmode.machine("CPU"))
+  machine = dict(here)
+  monkeypatch.setattr(evalmode, "machine", lambda device: dict(machine))
+
+  def choose():
+    return evalmode.choose("auto", problem, x, str(tmp_path), "CPU")[1]["source"]
+  assert choose() == "measured" and choose() == "cache"
+  assert timed["plain"] == 1
+  machine["tensorflow"] = "99.0.0"
+  assert choose() == "measured" and choose() == "cache"
+  machine["cpu_model"] = "Another CPU"
+  assert choose() == "measured"
+  machine.update(here)
+  assert choose() == "cache"  # the first machine's decision is still there
+  assert timed["plain"] == 3
+  with open(tmp_path / evalmode.CACHE_NAME, encoding="utf-8") as f:
+    assert len(json.load(f)["decisions"]) == 3
+  # Another size bucket is another decision; a neighbouring size is the same one.
+  assert evalmode.key_parts("CPU", (40, 30), "float32")["side"] == 64
+  assert evalmode.key_parts("CPU", (500, 333), "float32")["side"] == 512
+  assert evalmode.key_parts("CPU", (256, 170), "float32")["side"] == 256
+
+
+def test_an_unreadable_cache_is_ignored_with_a_note_and_rewritten(
+    pair, vgg_weights, tmp_path, fake_timings):
+  seconds, timed = fake_timings
+  seconds.update(plain=1.0, xla=2.0)
+  content, style = (np.asarray(p[:32, :32], np.float32) for p in pair)
+  problem = optimize.Problem(content, style, config.Settings(), vgg_weights=vgg_weights)
+  x = optimize.initial_image("random", content, style, 0).reshape(1, -1)
+  (tmp_path / evalmode.CACHE_NAME).write_text("{truncated", encoding="utf-8")
+  logged = []
+  used, info = evalmode.choose("auto", problem, x, str(tmp_path), "CPU", logged.append)
+  assert used.eval_mode == "plain" and info["source"] == "measured"
+  assert len(info["notes"]) == 1 and "ignoring the cache" in info["notes"][0]
+  assert f"note: {info['notes'][0]}" in logged
+  assert evalmode.choose("auto", problem, x, str(tmp_path), "CPU")[1]["source"] == "cache"
+  assert timed["plain"] == 1
+
+
+def test_a_failing_xla_is_skipped_with_a_note_and_plain_used(pair, weights_here,
+                                                             monkeypatch):
+  def broken_jit(function):
+    def call(*args, **kwargs):
+      raise RuntimeError("XLA compilation failed: no kernel for this op\nmore detail")
+    return call
+  monkeypatch.setattr(optimize, "_jit", broken_jit)
+  monkeypatch.setattr(optimize, "_COMPILED", collections.OrderedDict())  # keep it here
+  calls = collections.Counter()
+  real = evalmode.time_evaluations
+
+  def counted(problem, position, repeats=evalmode.TIMED):
+    calls[problem.eval_mode] += 1
+    return real(problem, position, repeats)
+  monkeypatch.setattr(evalmode, "time_evaluations", counted)
+
+  logged = []
+  auto = nst.transfer(*pair, vgg_weights=weights_here, log=logged.append, **SMALL)
+  info = auto.record["eval_mode"]
+  assert (info["used"], info["source"]) == ("plain", "measured")
+  assert set(info["seconds"]) == {"plain"} and len(info["seconds"]["plain"]) == 2
+  notes = [line for line in logged if line.startswith("note: eval_mode auto: xla")]
+  assert len(notes) == 1 and "\n" not in notes[0]
+  assert "RuntimeError: XLA compilation failed" in notes[0]
+  assert info["notes"] == [notes[0][len("note: "):]]
+  assert auto.last.iteration == 3 and np.isfinite(auto.last.losses["total"])
+  # The failure is part of the cached decision: it is not compiled again.
+  again = nst.transfer(*pair, vgg_weights=weights_here, **SMALL)
+  assert again.record["eval_mode"]["source"] == "cache"
+  assert "xla skipped" in again.record["eval_mode"]["notes"][0]
+  assert dict(calls) == {"plain": 1, "xla": 1}
+
+  forced = nst.transfer(*pair, vgg_weights=weights_here, eval_mode="xla", **SMALL)
+  info = forced.record["eval_mode"]
+  assert (info["used"], info["source"]) == ("plain", "fallback")
+  assert "eval_mode xla failed, using plain" in info["notes"][0]
+  np.testing.assert_array_equal(forced.image, auto.image)
+
+
+def test_a_bad_eval_mode_is_one_line_exit_2_and_a_user_error(pair):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  done = subprocess.run([sys.executable, "-m", "nst", "--eval_mode=fast"],
+                        capture_output=True, text=True, env=env, timeout=300,
+                        check=False)
+  assert done.returncode == 2
+  lines = done.stderr.strip().splitlines()
+  assert len(lines) == 1 and "--eval_mode" in lines[0] and "fast" in lines[0]
+  assert "auto" in lines[0] and "xla" in lines[0]
+  with pytest.raises(nst.UserError, match=r"--eval_mode must be one of auto, plain, "
+                                          r"xla, got 'fast'"):
+    nst.transfer(*pair, eval_mode="fast", **SMALL)
+  assert config.OPTIONS["eval_mode"] == "auto"
