@@ -20,7 +20,10 @@ from nst import config
 from nst import evalmode
 from nst import optimize
 
-SMALL = dict(image_size=32, num_steps=3, preset="original")  # original: no normalisation
+# original: no normalisation to compute. It pins eval_mode=plain, so the tests of the
+# automatic choice ask for it (AUTO).
+SMALL = dict(image_size=32, num_steps=3, preset="original")
+AUTO = dict(SMALL, eval_mode="auto")
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +93,7 @@ def test_auto_measures_once_caches_beside_the_weights_then_reads_the_cache(
     pair, weights_here, fake_timings):
   seconds, timed = fake_timings
   logged = []
-  first = nst.transfer(*pair, vgg_weights=weights_here, log=logged.append, **SMALL)
+  first = nst.transfer(*pair, vgg_weights=weights_here, log=logged.append, **AUTO)
   info = first.record["eval_mode"]
   assert info["requested"] == "auto" and info["source"] == "measured"
   assert info["used"] == "xla"  # the injected timings: xla 1 s, plain 2 s
@@ -112,7 +115,7 @@ def test_auto_measures_once_caches_beside_the_weights_then_reads_the_cache(
     assert f"{part}=" in key
 
   seconds["xla"] = 3.0  # were it measured again, plain would now win
-  second = nst.transfer(*pair, vgg_weights=weights_here, **SMALL)
+  second = nst.transfer(*pair, vgg_weights=weights_here, **AUTO)
   info = second.record["eval_mode"]
   assert (info["used"], info["source"]) == ("xla", "cache")
   assert info["seconds"] == {"plain": [2.0, 2.0], "xla": [1.0, 1.0]}
@@ -185,7 +188,7 @@ def test_a_failing_xla_is_skipped_with_a_note_and_plain_used(pair, weights_here,
   monkeypatch.setattr(evalmode, "time_evaluations", counted)
 
   logged = []
-  auto = nst.transfer(*pair, vgg_weights=weights_here, log=logged.append, **SMALL)
+  auto = nst.transfer(*pair, vgg_weights=weights_here, log=logged.append, **AUTO)
   info = auto.record["eval_mode"]
   assert (info["used"], info["source"]) == ("plain", "measured")
   assert set(info["seconds"]) == {"plain"} and len(info["seconds"]["plain"]) == 2
@@ -195,7 +198,7 @@ def test_a_failing_xla_is_skipped_with_a_note_and_plain_used(pair, weights_here,
   assert info["notes"] == [notes[0][len("note: "):]]
   assert auto.last.iteration == 3 and np.isfinite(auto.last.losses["total"])
   # The failure is part of the cached decision: it is not compiled again.
-  again = nst.transfer(*pair, vgg_weights=weights_here, **SMALL)
+  again = nst.transfer(*pair, vgg_weights=weights_here, **AUTO)
   assert again.record["eval_mode"]["source"] == "cache"
   assert "xla skipped" in again.record["eval_mode"]["notes"][0]
   assert dict(calls) == {"plain": 1, "xla": 1}
