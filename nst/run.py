@@ -200,6 +200,10 @@ def _mask_lists(options):
       value = ()
     elif isinstance(value, (str, os.PathLike)):
       value = [v.strip() for v in os.fspath(value).split(",") if v.strip()]
+    if not all(isinstance(v, (str, os.PathLike)) for v in value):
+      raise UserError(f"--{name}: give mask files (paths, or a comma string of them), "
+                      f"not {type(value).__name__} of "
+                      f"{', '.join(sorted({type(v).__name__ for v in value}))}")
     options[name] = tuple(os.fspath(v) for v in value)
   return options
 

@@ -253,6 +253,8 @@ def test_bad_masks_raise_user_error_in_the_api(tubingen, tmp_path):
   with pytest.raises(UserError, match="--content_masks has 2 masks but --style_image "
                      "has 1 images"):
     run.prepare(content, red, content_masks=f"{sky},~{sky}")
+  with pytest.raises(UserError, match="--content_masks: give mask files"):
+    run.prepare(content, [red, red], content_masks=[np.ones((8, 8)), sky])
 
 
 RED, BLUE = np.array([255.0, 0, 0]), np.array([0, 0, 255.0])
