@@ -59,7 +59,8 @@ def load_mask(spec, shape, flag, original_shape=None):
   # load_image checks existence, readability and format; grey is repeated to RGB.
   mask = image_lib.load_image(path, flag)[..., 0] / 255.0
   height, width = original_shape[:2] if original_shape is not None else shape[:2]
-  if abs(mask.shape[0] / mask.shape[1] - height / width) > ASPECT_TOLERANCE * height / width:
+  aspect = height / width
+  if abs(mask.shape[0] / mask.shape[1] - aspect) > ASPECT_TOLERANCE * aspect:
     raise UserError(
         f"{flag}: {path!r} is {mask.shape[1]}x{mask.shape[0]} px but the image it "
         f"guides is {width}x{height}; a guidance mask must have that image's aspect "

@@ -212,7 +212,8 @@ BAD = [
     (["--content_masks={sky},~{sky}", "--style_masks={sky}"],
      r"--style_masks has 1 masks but --style_image has 2 images"),
     (["--content_masks={wide},~{sky}"], r"--content_masks: '.*wide.png' is 64x8 px"),
-    (["--style_masks={sky}", "--style_image={red}"], r"--style_masks needs --content_masks"),
+    (["--style_masks={sky}", "--style_image={red}"],
+     r"--style_masks needs --content_masks"),
     (["--content_masks={sky},~{sky}", "--mask_propagation=outside"],
      r"mask_propagation"),
 ]
