@@ -21,6 +21,7 @@ from nst import image as image_lib
 from nst import config
 from nst import run as run_lib
 from nst import serve as serve_lib
+from nst import spatial
 from nst import vgg
 from nst import weights as weights_lib
 from nst.errors import UserError
@@ -74,6 +75,20 @@ flags.DEFINE_float(
     "style_scale", _default("style_scale"),
     "The artwork's longest side relative to the result's (aspect kept). Default: "
     "the artwork is rescaled to the result's exact size, as the original did.")
+flags.DEFINE_list(
+    "content_masks", _default("content_masks"),
+    "Spatial control (Gatys et al. 2017): a comma list of guidance masks of the "
+    "photograph, one per region (white = in the region; ~file: the file's complement); "
+    "region r takes the style of --style_image r. Default: none.")
+flags.DEFINE_list(
+    "style_masks", _default("style_masks"),
+    "With --content_masks: one mask per --style_image, the region of that artwork to "
+    "take the style from ('all' or ~file as for --content_masks). Default: whole "
+    "artworks.")
+flags.DEFINE_enum(
+    "mask_propagation", _default("mask_propagation"), list(spatial.PROPAGATIONS),
+    "How a mask reaches each layer: simple (averaged to the layer's size) or inside "
+    "(only positions whose receptive field lies wholly inside the region).")
 flags.DEFINE_float("alpha", _default("alpha"), "Content loss weight.")
 flags.DEFINE_float("beta", _default("beta"), "Style loss weight.")
 flags.DEFINE_float(

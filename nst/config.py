@@ -60,6 +60,11 @@ class Settings:
   style_scale: float = None       # artwork's longest side / output's; None: exact size
   color_control: str = "none"     # none | luminance | histogram (color.py)
   histogram_match: str = "image_analogies"  # or "cholesky", for color_control=histogram
+  # Spatial control (spatial.py): one guidance mask per region of the photograph,
+  # region r styled by artwork r (its style_blend_weights weigh the regions instead).
+  content_masks: tuple = ()       # mask files; () : no spatial control
+  style_masks: tuple = ()         # one per artwork ("all": the whole artwork); ()
+  mask_propagation: str = "simple"  # simple | inside (spatial.PROPAGATIONS)
 
   def content_weights(self):
     """{layer: weight} of the content layers in use (none when alpha is 0)."""
@@ -148,6 +153,7 @@ class Settings:
       raise UserError(f"--histogram_match must be one of "
                       f"{', '.join(color.HISTOGRAM_MATCHES)}, got "
                       f"{self.histogram_match!r}")
+    _check_masks(self)
     if self.num_steps < 1:
       raise UserError(f"--num_steps must be at least 1, got {self.num_steps}")
     if self.num_correction_pairs < 1:
@@ -164,6 +170,17 @@ class Settings:
           f"the image is {shape[1]}x{shape[0]} px but {deepest} needs at least "
           f"{needed} px on the shortest side; raise --image_size or use shallower "
           "layers")
+
+
+def _check_masks(settings):
+  from nst import spatial  # pylint: disable=g-import-not-at-top
+  if settings.mask_propagation not in spatial.PROPAGATIONS:
+    raise UserError(f"--mask_propagation must be one of "
+                    f"{', '.join(spatial.PROPAGATIONS)}, got "
+                    f"{settings.mask_propagation!r}")
+  if settings.style_masks and not settings.content_masks:
+    raise UserError("--style_masks needs --content_masks (the photograph's regions "
+                    "that the artworks' regions style); give both or neither")
 
 
 def _weights(layers, weights, coefficient):

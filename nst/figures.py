@@ -27,7 +27,8 @@ class Cell:
   col: int
   options: dict            # run options by flag name, over the `original` preset
   content: object          # float RGB 0-255 array
-  style: object            # float RGB 0-255 array, same size as content
+  style: object            # float RGB 0-255 array, same size as content, or a list
+                           # of them (blended, or one per region with content_masks)
   caption: str = ""
   sources: dict = dataclasses.field(default_factory=dict)  # names of the input files
   preset: str = "original"  # what `options` override (FIGURE_PRESET unless said)
@@ -77,7 +78,9 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
   cells on. Raises UserError naming the cells that failed (the others are kept).
   """
   from nst import batch  # pylint: disable=g-import-not-at-top
-  jobs = [batch.Job(name=cell.name, content=cell.content, style=[cell.style],
+  jobs = [batch.Job(name=cell.name, content=cell.content,
+                    style=(list(cell.style) if isinstance(cell.style, (list, tuple))
+                           else [cell.style]),
                     options=dict(cell.options, image_size=0, vgg_weights=weights_path,
                                  normalize_images=normalize_source, plot=False),
                     preset=cell.preset, source=f"cell {cell.name}")

@@ -31,6 +31,46 @@ def gram(features):
   return tf.linalg.matmul(flat, flat, transpose_a=True)
 
 
+def guided_gram(features, masks):
+  """Guided Gram matrices (Gatys et al. 2017, section 4) of activations [B, H, W, N]
+  for R guidance masks [R, H, W] at the layer's resolution -> [B, R, N, N]:
+
+    G_r = M_l / sum(m_r^2) * (F * m_r)^T (F * m_r),
+
+  the Gram matrix of the features weighted by the mask, normalised as the authors'
+  code does (their guides are divided by sqrt(sum(m^2) / M_l)): independent of the
+  mask's scale and of the region's area, and for an all-ones mask exactly `gram`, so
+  that style_layer_loss's normalisation (paper or authors) applies unchanged. An
+  all-zero mask gives zeros (its region is absent at this layer; see spatial.py).
+  """
+  shape = tf.shape(features)
+  positions = shape[1] * shape[2]
+  flat = tf.reshape(features, [shape[0], 1, positions, shape[3]])   # [B, 1, M, N]
+  m = tf.reshape(tf.cast(masks, features.dtype), [1, -1, positions, 1])  # [1, R, M, 1]
+  weighted = flat * m                                                # [B, R, M, N]
+  grams = tf.linalg.matmul(weighted, weighted, transpose_a=True)     # [B, R, N, N]
+  scale = tf.math.divide_no_nan(tf.cast(positions, features.dtype),
+                                tf.reduce_sum(tf.square(m), axis=[2, 3]))  # [1, R]
+  return grams * scale[:, :, None, None]
+
+
+def guided_style_layer_loss(features, masks, region_weights, target_grams,
+                            convention="paper"):
+  """sum_r w_r E_l^r per image: each region's style loss (style_layer_loss's
+  normalisation under `convention`) between the guided Gram matrices of `features`
+  [B, H, W, N] under `masks` [R, H, W] and `target_grams` [1 or B, R, N, N], the
+  artworks' guided Gram matrices; `region_weights` [R] (0 skips a region)."""
+  shape = tf.shape(features)
+  m = tf.cast(shape[1] * shape[2], features.dtype)
+  n = tf.cast(shape[3], features.dtype)
+  squared_error = tf.reduce_sum(tf.square(guided_gram(features, masks) - target_grams),
+                                axis=[2, 3])                        # [B, R]
+  scale = 1.0 if convention == "authors" else 4.0
+  per_region = squared_error / (scale * tf.square(n) * tf.square(m))
+  return tf.reduce_sum(per_region * tf.cast(region_weights, features.dtype)[None],
+                       axis=1)
+
+
 def content_layer_loss(features, target, convention="paper"):
   """1/2 * sum((F - P)^2) per image (eq. 1), or its mean under "authors";
   target [1 or B, H, W, N]."""
@@ -64,23 +104,31 @@ def total_variation(images):
 
 def total_loss(features, content_targets, style_targets, content_weights,
                style_weights, alpha, beta, convention="paper", images=None,
-               tv_weight=0.0):
+               tv_weight=0.0, guides=None):
   """alpha * L_content + beta * L_style (eq. 7), with every part that makes it up,
   plus tv_weight * total_variation(images) when tv_weight > 0.
 
   features: {layer: activations of the image being optimised}.
   content_targets: {layer: activations P_l of the photograph}.
-  style_targets: {layer: Gram matrix A_l of the artwork}.
+  style_targets: {layer: Gram matrix A_l of the artwork}, or with `guides` the
+    artworks' guided Gram matrices [1, R, N, N], one per region.
   content_weights, style_weights: {layer: weight}; w_l in eq. 5, and its content
     counterpart (the paper uses one content layer with weight 1).
+  guides: None, or {style layer: (masks [R, H_l, W_l], region weights [R])} for
+    spatial control: the style loss of a layer is then guided_style_layer_loss.
   Returns a dict of per-image tensors [B]: total, content (= sum_l w_l * L_l),
   style (= sum_l w_l * E_l), tv (0 unless tv_weight > 0), and content_layers /
   style_layers: {layer: unweighted L_l or E_l}.
   """
   content_layers = {layer: content_layer_loss(features[layer], target, convention)
                     for layer, target in content_targets.items()}
-  style_layers = {layer: style_layer_loss(features[layer], target, convention)
-                  for layer, target in style_targets.items()}
+  if guides:
+    style_layers = {layer: guided_style_layer_loss(features[layer], *guides[layer],
+                                                   target, convention)
+                    for layer, target in style_targets.items()}
+  else:
+    style_layers = {layer: style_layer_loss(features[layer], target, convention)
+                    for layer, target in style_targets.items()}
   content = _weighted_sum(content_layers, content_weights)
   style = _weighted_sum(style_layers, style_weights)
   total = alpha * content + beta * style

@@ -88,10 +88,15 @@ class Problem:
   weights and the same loss settings (see `_Compiled`): the targets are arguments of
   the traced functions, not constants in them, so a grid of runs of one image shape
   traces its L-BFGS loop once (about 12 s on 2 cores) instead of once a run.
+
+  `guides` (spatial control, spatial.py): None, or (content masks, style masks,
+  propagation): one pixel mask [H, W] per region of the photograph, and per artwork
+  its mask at the artwork's size or None (the whole artwork). Region r then takes
+  artwork r's guided Gram matrices as targets, weighted by blend_weights[r].
   """
 
   def __init__(self, content, style, settings, weights_path=None, vgg_weights=None,
-               eval_mode="plain"):
+               eval_mode="plain", guides=None):
     self.settings = settings
     self.shape = tuple(content.shape)
     self.content_weights = settings.content_weights()
@@ -108,7 +113,11 @@ class Problem:
       features = self._features(tf.constant(content[None], tf.float32))
       self.content_targets = {l: features[l] for l in self.content_weights}
     self.style_targets = {}
-    if self.style_weights:
+    self.guides = {}  # {style layer: (masks [R, H_l, W_l], region weights [R])}
+    if self.style_weights and guides is not None:
+      styles = list(style) if isinstance(style, (list, tuple)) else [style]
+      self._guided_targets(styles, settings.blend_weights(len(styles)), *guides)
+    elif self.style_weights:
       styles = list(style) if isinstance(style, (list, tuple)) else [style]
       blend = settings.blend_weights(len(styles))
       for artwork, weight in zip(styles, blend):
@@ -122,7 +131,7 @@ class Problem:
                                / float(features[l].shape[1] * features[l].shape[2]))
           self.style_targets[l] = (target if l not in self.style_targets
                                    else self.style_targets[l] + target)
-    self._targets = (self.content_targets, self.style_targets)
+    self._targets = (self.content_targets, self.style_targets, self.guides)
 
   def _features(self, images):
     return self.model(vgg.preprocess(images), training=False)
@@ -136,6 +145,28 @@ class Problem:
     other.eval_mode = eval_mode
     other._compiled = _compiled(self.settings, *self._weights_source, eval_mode)  # pylint: disable=protected-access
     return other
+
+  def _guided_targets(self, styles, blend, content_masks, style_masks, propagation):
+    """Per style layer: the photograph's masks at that layer, and artwork r's guided
+    Gram matrix (under its own mask, at the scale of the image being synthesised) as
+    region r's target. A region whose mask is empty at a layer (e.g. eroded away by
+    "inside") is skipped there (weight 0), as in the authors' code."""
+    from nst import spatial  # pylint: disable=g-import-not-at-top
+    features = [self._features(tf.constant(a[None], tf.float32)) for a in styles]
+    for l in self.style_weights:
+      masks = np.stack([spatial.layer_mask(m, l, propagation) for m in content_masks])
+      targets, weights = [], []
+      for r, weight in enumerate(blend):
+        f = features[r][l]
+        style_mask = (np.ones(f.shape[1:3], np.float32) if style_masks[r] is None
+                      else spatial.layer_mask(style_masks[r], l, propagation))
+        target = losses_lib.guided_gram(f, style_mask[None])[:, 0]
+        if styles[r].shape[:2] != self.shape[:2]:
+          target = target * (_positions(self.shape, l) / float(f.shape[1] * f.shape[2]))
+        targets.append(target)
+        weights.append(weight if masks[r].sum() > 0 and style_mask.sum() > 0 else 0.0)
+      self.style_targets[l] = tf.stack(targets, axis=1)  # [1, R, N, N]
+      self.guides[l] = (tf.constant(masks), tf.constant(weights, tf.float32))
 
   def losses(self, position):
     """All loss terms (see losses.total_loss) for flat positions [B, D] (eager, or
@@ -196,11 +227,14 @@ class Batch(Problem):
     self._weights_source = first._weights_source  # pylint: disable=protected-access
     self.eval_mode = first.eval_mode
     self.model = first.model
+    if any(p.guides for p in problems):
+      raise ValueError("guided problems (spatial control) are not batched")
+    self.guides = {}
     self.content_targets = {l: tf.concat([p.content_targets[l] for p in problems], 0)
                             for l in first.content_targets}
     self.style_targets = {l: tf.concat([p.style_targets[l] for p in problems], 0)
                           for l in first.style_targets}
-    self._targets = (self.content_targets, self.style_targets)
+    self._targets = (self.content_targets, self.style_targets, self.guides)
 
   def __len__(self):
     return len(self.problems)
@@ -231,14 +265,14 @@ class _Compiled:
     self.resume = tf.function(self._resume)
 
   def losses(self, position, shape, targets):
-    content_targets, style_targets = targets
+    content_targets, style_targets, guides = targets
     images = tf.reshape(position, (-1,) + shape)
     features = self.model(vgg.preprocess(images), training=False)
     return losses_lib.total_loss(
         features, content_targets, style_targets,
         self.content_weights, self.style_weights,
         self.settings.alpha, self.settings.beta, self.settings.loss_convention,
-        images=images, tv_weight=self.settings.tv_weight)
+        images=images, tv_weight=self.settings.tv_weight, guides=guides)
 
   def _value_and_gradients(self, position, shape, targets):
     with tf.GradientTape() as tape:
@@ -330,7 +364,10 @@ def _compiled(settings, weights_path, vgg_weights, eval_mode="plain"):
   loss_key = dataclasses.replace(
       settings, init="random", seed=0, num_steps=0, normalize_vgg=False,
       style_blend_weights=None, style_scale=None, color_control="none",
-      histogram_match="image_analogies")
+      histogram_match="image_analogies",
+      # Masks are arguments of the traced graph; only whether there are any matters.
+      content_masks=("guided",) if settings.content_masks else (), style_masks=(),
+      mask_propagation="simple")
   return _remember(_COMPILED, (model_key, loss_key, eval_mode),
                    lambda: _Compiled(settings, model, vgg_weights, eval_mode))
 

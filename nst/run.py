@@ -22,6 +22,7 @@ from nst import image as image_lib
 from nst import memory
 from nst import normalize
 from nst import records
+from nst import spatial
 from nst import vgg
 from nst import weights as weights_lib
 from nst.errors import UserError
@@ -62,6 +63,7 @@ class Prepared:
   step_dir: str = None
   weights_path: str = None
   normalize_source: str = None
+  guides: tuple = None    # spatial control: optimize.Problem's `guides`, or None
 
   @property
   def shape(self):
@@ -100,7 +102,7 @@ def transfer(content, style, output=None, *, preset=None, callback=None, log=Non
 
   content: a path or an HxWx3 array (uint8, or float in 0-255 or 0-1).
   style: the same, or a list of them (their Gram matrices blended by
-    style_blend_weights).
+    style_blend_weights; with content_masks, artwork r styles region r).
   output: where to write the image (format by extension) and, beside it, its record
     and plot; None writes nothing.
   preset: one of config.PRESETS (default config.DEFAULT_PRESET); options given here
@@ -117,7 +119,7 @@ def transfer(content, style, output=None, *, preset=None, callback=None, log=Non
 
 def prepare(content, style, output=None, *, preset=None, **options):
   """Resolve the options and check every input; raise UserError on anything wrong."""
-  options = config.resolve_options(preset, options)
+  options = _mask_lists(config.resolve_options(preset, options))
   init = options["init"]
   # An array start is not a setting that can be written down: the record says ARRAY.
   settings = config.settings_from_options(
@@ -138,12 +140,16 @@ def prepare(content, style, output=None, *, preset=None, **options):
   if not style_list:
     raise UserError("--style_image: no style image given; give at least one")
   settings.blend_weights(len(style_list))
-  styles, style_paths = [], []
+  if settings.content_masks:
+    spatial.check_counts(settings.content_masks, settings.style_masks, len(style_list))
+  styles, style_paths, style_shapes = [], [], []
   for item in style_list:
     artwork, path = _load(item, "--style_image")
     image_lib.check_min_side(artwork, min_side, _what("--style_image", path))
     styles.append(_style_at_scale(artwork, shape, settings, path))
     style_paths.append(path)
+    style_shapes.append(artwork.shape)
+  guides = _guides(settings, content_image.shape, shape, styles, style_shapes)
   content_image = image_lib.resize(content_image, shape)
   photograph = content_image
   content_image, styles = _color_controlled(content_image, styles, settings)
@@ -182,7 +188,39 @@ def prepare(content, style, output=None, *, preset=None, **options):
                   photograph=photograph,
                   sources={"content": content_path, "style": style_paths},
                   output=output, step_dir=step_dir, weights_path=weights_path,
-                  normalize_source=normalize_source)
+                  normalize_source=normalize_source, guides=guides)
+
+
+def _mask_lists(options):
+  """--content_masks and --style_masks as tuples of mask specs; the Python API may
+  also give a comma string, a path or None."""
+  for name in ("content_masks", "style_masks"):
+    value = options[name]
+    if value is None:
+      value = ()
+    elif isinstance(value, (str, os.PathLike)):
+      value = [v.strip() for v in os.fspath(value).split(",") if v.strip()]
+    if not all(isinstance(v, (str, os.PathLike)) for v in value):
+      raise UserError(f"--{name}: give mask files (paths, or a comma string of them), "
+                      f"not {type(value).__name__} of "
+                      f"{', '.join(sorted({type(v).__name__ for v in value}))}")
+    options[name] = tuple(os.fspath(v) for v in value)
+  return options
+
+
+def _guides(settings, content_shape, shape, styles, style_shapes):
+  """Spatial control's masks (spatial.py), read and checked: the photograph's at the
+  run's size, each artwork's at the size it is used at; None without content_masks."""
+  if not settings.content_masks:
+    return None
+  content_masks = [spatial.load_mask(spec, shape, "--content_masks", content_shape)
+                   for spec in settings.content_masks]
+  style_masks = [None] * len(styles)
+  for i, spec in enumerate(settings.style_masks):
+    if spec != spatial.WHOLE:
+      style_masks[i] = spatial.load_mask(spec, styles[i].shape[:2], "--style_masks",
+                                         style_shapes[i])
+  return content_masks, style_masks, settings.mask_propagation
 
 
 def _color_controlled(content, styles, settings):
@@ -390,8 +428,8 @@ def batch_key(prepared):
   """Prepared runs with the same key can be optimised as one batch (execute_batch):
   the same image shape, network and loss, the same number of steps and reporting;
   they may differ in their images, init and seed. None: this run goes alone (it
-  resumes a checkpoint)."""
-  if prepared.options["resume"]:
+  resumes a checkpoint, or has guidance masks)."""
+  if prepared.options["resume"] or prepared.guides is not None:
     return None
   settings = dataclasses.replace(
       prepared.settings, init="random", seed=0, style_blend_weights=None,
@@ -471,7 +509,7 @@ def _begin(prepared, optimize, device, log):
 
   conv_weights, normalization = network(prepared, log)
   problem = optimize.Problem(prepared.content, prepared.styles, settings,
-                             vgg_weights=conv_weights)
+                             vgg_weights=conv_weights, guides=prepared.guides)
   x0 = None if state is not None else optimize.initial_image(
       prepared.init, prepared.content, prepared.styles[0], settings.seed)
   from nst import evalmode  # pylint: disable=g-import-not-at-top

@@ -1,0 +1,137 @@
+"""Spatial control with guidance masks (Gatys, Ecker, Bethge, Hertzmann, Shechtman,
+"Controlling Perceptual Factors in Neural Style Transfer", CVPR 2017, section 4).
+
+A guidance mask says where a region is: 1 inside, 0 outside, soft values between.
+The photograph has one mask per region (--content_masks); region r takes its style
+from artwork r, optionally from a region of it (--style_masks). Every style layer
+sees each mask at its own resolution (`layer_mask`):
+
+- "simple": the mask averaged over each layer position's block of pixels (the
+  network's own 2x2 average pooling applied to the mask), soft values kept;
+- "inside": only positions whose receptive field lies entirely inside the region:
+  the mask, thresholded at 0.5 as the authors do, eroded by 1 position at every 3x3
+  convolution and kept at a pooled position only when all four inputs are kept.
+  Positions beyond the image's border are zero padding, not pixels, so they count as
+  inside.
+
+How a mask file is read (`load_mask`): its first channel (the grey value of a
+grayscale image, the red of a colour one; alpha ignored) scaled to 0-1, as the
+authors' notebooks do; resized (antialiased bilinear) to the image it guides, whose
+aspect ratio it must have. A leading "~" means the complement 1 - m of the file's
+mask ("~sky.png": everything but the sky) without writing a file; "all" means the
+whole image (for --style_masks). Pure numpy.
+"""
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from nst import image as image_lib
+from nst import vgg
+from nst.errors import UserError
+
+PROPAGATIONS = ("simple", "inside")
+COMPLEMENT = "~"
+WHOLE = "all"
+THRESHOLD = 0.5          # "inside": a pixel is in the region when its mask is >= 0.5
+ASPECT_TOLERANCE = 0.02  # relative; a mask of another shape guides the wrong pixels
+
+
+def parse(spec):
+  """(path, complement?) of a mask spec: "sky.png" or "~sky.png"."""
+  spec = os.fspath(spec)
+  if spec.startswith(COMPLEMENT):
+    return spec[len(COMPLEMENT):], True
+  return spec, False
+
+
+def load_mask(spec, shape, flag, original_shape=None):
+  """The mask of `spec` as float32 0-1 [H, W] at `shape` (H, W); a UserError naming
+  `flag` and the file when it can't be read, has another aspect ratio than the
+  image it guides (of `original_shape`, default `shape`) or covers nothing."""
+  if spec == WHOLE:
+    return np.ones(shape[:2], np.float32)
+  path, complement = parse(spec)
+  if not path:
+    raise UserError(f"{flag}: {spec!r} names no file; give a mask image (or ~file for "
+                    "its complement)")
+  # load_image checks existence, readability and format; grey is repeated to RGB.
+  mask = image_lib.load_image(path, flag)[..., 0] / 255.0
+  height, width = original_shape[:2] if original_shape is not None else shape[:2]
+  aspect = height / width
+  if abs(mask.shape[0] / mask.shape[1] - aspect) > ASPECT_TOLERANCE * aspect:
+    raise UserError(
+        f"{flag}: {path!r} is {mask.shape[1]}x{mask.shape[0]} px but the image it "
+        f"guides is {width}x{height}; a guidance mask must have that image's aspect "
+        "ratio (draw it over the image)")
+  if complement:
+    mask = 1.0 - mask
+  what = f"{flag}: {spec!r}" + (" (the complement of the file)" if complement else "")
+  if not mask.max() > 0:
+    raise UserError(f"{what} is all black: its region is empty; a guidance mask is "
+                    "white (1) where its region is")
+  mask = resize(mask, shape[:2])
+  if not mask.max() > 0:
+    raise UserError(f"{what}: its region vanishes at {shape[1]}x{shape[0]} px; "
+                    "raise --image_size or give a larger region")
+  return mask
+
+
+def resize(mask, shape):
+  """A 0-1 mask [H, W] resized to (H, W), antialiased bilinear (values stay in 0-1)."""
+  if mask.shape[:2] == tuple(shape):
+    return mask.astype(np.float32)
+  resized = Image.fromarray(mask.astype(np.float32)).resize(
+      (shape[1], shape[0]), Image.Resampling.BILINEAR)
+  return np.clip(np.asarray(resized, np.float32), 0.0, 1.0)
+
+
+def layer_mask(mask, layer, propagation="simple"):
+  """The pixel mask [H, W] at `layer`'s resolution [H // 2^k, W // 2^k] (k poolings
+  before it), by `propagation` (see the module's doc)."""
+  if propagation == "simple":
+    stride = 2 ** vgg.downsampling(layer)
+    return _average_pool(np.asarray(mask, np.float32), stride)
+  if propagation == "inside":
+    inside = np.asarray(mask) >= THRESHOLD
+    for name in vgg.LAYER_NAMES[:vgg.LAYER_NAMES.index(layer) + 1]:
+      if name.startswith("conv"):    # 3x3, same padding: sees one position around
+        inside = _erode(inside)
+      elif name.startswith("pool"):  # 2x2, stride 2 (floor, as Keras's valid pooling)
+        inside = _all_pool(inside)
+    return inside.astype(np.float32)
+  raise ValueError(f"unknown mask propagation {propagation!r}")
+
+
+def _average_pool(mask, stride):
+  h, w = mask.shape[0] // stride, mask.shape[1] // stride
+  return mask[:h * stride, :w * stride].reshape(h, stride, w, stride).mean(axis=(1, 3))
+
+
+def _all_pool(inside):
+  h, w = inside.shape[0] // 2, inside.shape[1] // 2
+  return inside[:h * 2, :w * 2].reshape(h, 2, w, 2).all(axis=(1, 3))
+
+
+def _erode(inside):
+  padded = np.pad(inside, 1, constant_values=True)  # the border is padding, not pixels
+  h, w = inside.shape
+  out = np.ones_like(inside)
+  for dy in range(3):
+    for dx in range(3):
+      out &= padded[dy:dy + h, dx:dx + w]
+  return out
+
+
+def check_counts(content_masks, style_masks, num_styles):
+  """One artwork per region, one style mask (if any) per artwork; else a UserError."""
+  if len(content_masks) != num_styles:
+    raise UserError(
+        f"--content_masks has {len(content_masks)} masks but --style_image has "
+        f"{num_styles} images; give one style image per region, in the same order "
+        "(region r takes the style of image r)")
+  if style_masks and len(style_masks) != num_styles:
+    raise UserError(
+        f"--style_masks has {len(style_masks)} masks but --style_image has "
+        f"{num_styles} images; give one per style image ('all' for a whole artwork)")
