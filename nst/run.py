@@ -21,6 +21,7 @@ from nst import config
 from nst import image as image_lib
 from nst import memory
 from nst import normalize
+from nst import pyramid as pyramid_lib
 from nst import records
 from nst import vgg
 from nst import weights as weights_lib
@@ -62,6 +63,7 @@ class Prepared:
   step_dir: str = None
   weights_path: str = None
   normalize_source: str = None
+  request: dict = None    # the inputs and explicit options as given (pyramid levels)
 
   @property
   def shape(self):
@@ -117,7 +119,9 @@ def transfer(content, style, output=None, *, preset=None, callback=None, log=Non
 
 def prepare(content, style, output=None, *, preset=None, **options):
   """Resolve the options and check every input; raise UserError on anything wrong."""
+  given = options
   options = config.resolve_options(preset, options)
+  levels, options = pyramid_lib.resolve(options, given)  # --pyramid: the last level's
   init = options["init"]
   # An array start is not a setting that can be written down: the record says ARRAY.
   settings = config.settings_from_options(
@@ -132,6 +136,7 @@ def prepare(content, style, output=None, *, preset=None, **options):
   image_lib.check_min_side(content_image, min_side, _what("--content_image",
                                                           content_path))
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
+  pyramid_lib.check_levels(settings, content_image.shape, levels)
   settings.check_image_shape(shape)
   _check_memory(settings, shape)
   style_list = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -177,12 +182,14 @@ def prepare(content, style, output=None, *, preset=None, **options):
                       if settings.normalize_vgg else None)
   if output is not None:
     _check_existing_outputs(output, options["resume"], options["overwrite"])
+    pyramid_lib.check_outputs(output, levels, options["resume"], options["overwrite"])
   return Prepared(options=options, preset=preset or config.DEFAULT_PRESET,
                   settings=settings, content=content_image, styles=styles, init=init,
                   photograph=photograph,
                   sources={"content": content_path, "style": style_paths},
                   output=output, step_dir=step_dir, weights_path=weights_path,
-                  normalize_source=normalize_source)
+                  normalize_source=normalize_source,
+                  request=dict(content=content, style=style, given=given))
 
 
 def _color_controlled(content, styles, settings):
@@ -308,7 +315,9 @@ def done_before(prepared):
     return None
   same = (record.get("settings") == records.settings_dict(prepared.settings)
           and record.get("shape") == list(prepared.shape)
-          and not record.get("result", {}).get("partial", True))
+          and not record.get("result", {}).get("partial", True)
+          and (record.get("flags", {}).get("pyramid") or "")
+          == (prepared.options.get("pyramid") or ""))
   return record if same else None
 
 
@@ -365,6 +374,8 @@ def execute(prepared, callback=None, log=None):
   Raises RunError when nothing could be written (the loss not finite at the start,
   an interruption before the first step).
   """
+  if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
+    return pyramid_lib.execute(prepared, callback=callback, log=log)
   optimize, device = engine()
   settings, options, out = prepared.settings, prepared.options, prepared.paths
   meta = {"settings": records.settings_dict(settings), "shape": list(prepared.shape),
@@ -374,6 +385,9 @@ def execute(prepared, callback=None, log=None):
   state, elapsed, history = None, 0.0, []
   if options["resume"]:
     arrays, saved = records.load_checkpoint(out["checkpoint"], meta)
+    if "pyramid" in saved:
+      raise UserError(f"--resume: {out['checkpoint']!r} is a coarse-to-fine run's; "
+                      f"give its --pyramid={saved['pyramid']}")
     state = optimize.state_from_arrays(arrays)
     elapsed, history = saved["elapsed"], saved["history"]
 
