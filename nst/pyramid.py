@@ -58,8 +58,8 @@ def parse(value):
     try:
       pairs = [tuple(pair) for pair in value]
     except TypeError:
-      pairs = [None]
-    if not all(len(p) == 2 and all(isinstance(v, (int, np.integer))
+      pairs = [()]
+    if not pairs or not all(len(p) == 2 and all(isinstance(v, (int, np.integer))
                                    and not isinstance(v, bool) for v in p)
                for p in pairs):
       raise UserError(f"--pyramid: {value!r} is not a list of (size, iterations) "
