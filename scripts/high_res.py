@@ -13,9 +13,11 @@ first reached the single-scale run's final loss (seconds_to_single_loss).
 Times are the runs' optimisation seconds (record result.seconds: L-BFGS, tracing
 included; coarse-to-fine summed over its levels), so both are measured alike;
 coarse-to-fine's wall_seconds adds what its levels spend on resizing the images and
-computing their targets. The cells run in one process, coarse-to-fine first: single
-scale then reuses the trace of the final shape (about 12 s on 2 CPU cores), a
-bias in its favour. Run it on an otherwise idle machine.
+computing their targets. L-BFGS is traced once per image shape in a process (about
+12 s on 2 CPU cores), and the cells run in one process: so that neither time holds a
+trace the other was spared, every shape is first traced by a 1-iteration run
+(--warm_up, with the local executor; nothing written). Run it on an otherwise idle
+machine.
 
   python scripts/high_res.py --images_dir=../shared/images --quick
   python scripts/high_res.py --images_dir=../shared/images          # 1024 px: long
@@ -41,6 +43,10 @@ PYRAMID = flags.DEFINE_string(
     "size/2:num_steps, size:num_steps/2.")
 INIT = flags.DEFINE_enum("init", "content", ["content", "random"],
                          "The start of both runs (random: noise of --seed).")
+WARM_UP = flags.DEFINE_bool(
+    "warm_up", True,
+    "Trace every image shape (a 1-iteration run each) before the timed runs, so that "
+    "no run's seconds include tracing (local executor only).")
 PRESET = "default"
 
 
@@ -74,11 +80,12 @@ def build(folder):
   # down for its coarser levels.
   content, style = figures.load_pair(folder, common.CONTENT, style_name, size)
   start = dict(init=INIT.value, seed=common.SEED.value)
-  pyramid = pyramid_lib.text(levels(size, num_steps))
+  chosen = levels(size, num_steps)
+  pyramid = pyramid_lib.text(chosen)
+  warmed = WARM_UP.value and common.EXECUTOR.value == "local"
+  if warmed:
+    warm_up(folder, content, style, [level.size for level in chosen])
   sources = {"content": common.CONTENT, "style": style_name}
-  # Coarse-to-fine runs first: L-BFGS is traced once per image shape in a process,
-  # so the run second at the final shape does not pay that trace. That favours single
-  # scale, the run coarse-to-fine must beat.
   cells = [
       figures.Cell("coarse_to_fine", 0, 3, dict(start, pyramid=pyramid), content,
                    style, sources=sources, preset=PRESET),
@@ -92,8 +99,23 @@ def build(folder):
                   f"coarse-to-fine ({pyramid})"],
       title="Scale control: single scale against coarse-to-fine, same final size",
       extra={"image_size": size, "pyramid": pyramid, "style": STYLE.value,
-             "init": INIT.value, "preset": PRESET})
+             "init": INIT.value, "preset": PRESET, "warm_up": warmed})
   return cells, layout
+
+
+def warm_up(folder, content, style, sizes):
+  """Trace L-BFGS at every size the runs use, with their settings and network, by a
+  1-iteration run each (nothing written): later runs of these shapes in this process
+  reuse the traces (optimize.Problem shares them)."""
+  from nst import run  # pylint: disable=g-import-not-at-top
+  from nst import weights as weights_lib  # pylint: disable=g-import-not-at-top
+  print(f"high_res: tracing L-BFGS at {', '.join(f'{s} px' for s in sizes)} first "
+        "(--warm_up)", flush=True)
+  for size in sizes:
+    run.transfer(content, style, preset=PRESET, image_size=size, num_steps=1,
+                 init=INIT.value, seed=common.SEED.value, plot=False,
+                 vgg_weights=weights_lib.resolve(common.VGG_WEIGHTS.value),
+                 normalize_images=figures.reference_images(folder))
 
 
 def seconds_to_reach(record, loss):

@@ -200,6 +200,7 @@ def test_high_res_script_quick(tmp_path, images_dir, weights_path):
   figure = json.loads((tmp_path / "high_res.json").read_text())
   comparison = figure["comparison"]
   assert figure["image_size"] == 48 and figure["pyramid"] == "24:10,48:5"
+  assert figure["warm_up"]  # every shape traced first: no run's seconds hold a trace
   assert comparison["final_shape"] == [36, 48]
   cells = {cell["name"]: cell for cell in figure["cells"]}
   single = json.loads((tmp_path / "single_scale.json").read_text())
