@@ -5,6 +5,7 @@ cat (CC0) in the style of an immunohistochemistry micrograph (no known copyright
 restrictions), so a fresh install can be tried offline.
 """
 
+import dataclasses
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ from absl import flags
 
 from nst import color
 from nst import config
+from nst import image as image_lib
 from nst import run as run_lib
 from nst import serve as serve_lib
 from nst import vgg
@@ -271,7 +273,11 @@ def run(prepared, live=None):
       if it.level != shown["level"]:  # the page shows the current level as a run
         shown["level"] = it.level
         height, width = it.image.shape[:2]
-        serve_lib.begin_run(live, prepared, f"nst: {prepared.output or 'run'}, level "
+        # At the level's size the photograph its colours are recombined with (only
+        # --color_control=luminance uses it; this is for display).
+        view = dataclasses.replace(prepared, photograph=image_lib.resize(
+            prepared.photograph, (height, width)))
+        serve_lib.begin_run(live, view, f"nst: {prepared.output or 'run'}, level "
                             f"{it.level}/{it.num_levels} ({width}x{height} px)")
       live.update(it)  # before the progress line: whoever reads it sees this step
     progress.show(it)

@@ -3,6 +3,7 @@ from the previous level's result upsampled, the record holds every level, bad va
 are one-line errors, an interrupted run resumes in the level it stopped in, and
 scripts/high_res.py compares single scale with coarse-to-fine."""
 
+import io
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from nst import image
@@ -110,6 +112,37 @@ def test_level_two_starts_from_level_one_upsampled_and_the_record_has_every_leve
   other = run.prepare(*pair, str(tmp_path / "p.png"), pyramid="32:10,48:10",
                       report_every=10, overwrite=True, vgg_weights=weights_path)
   assert run.done_before(other) is None
+
+
+def test_the_live_page_shows_each_level_as_a_run(tmp_path, pair, weights_path):
+  from nst import cli  # pylint: disable=g-import-not-at-top
+  from nst import serve  # pylint: disable=g-import-not-at-top
+  views = []
+
+  class Watching(serve.Live):
+    def update(self, iterate):
+      super().update(iterate)
+      _, data = self.png()
+      views.append(dict(level=iterate.level, title=self.settings()["title"],
+                        steps=[h["iteration"] for h in self.history()["history"]],
+                        finished=self.state()["finished"],
+                        image=np.asarray(Image.open(io.BytesIO(data)))))
+
+  # Under luminance control the page recombines each level's luminance with the
+  # photograph's colours at that level's size.
+  prepared = run.prepare(*pair, str(tmp_path / "l.png"), pyramid="24:5,48:5",
+                         report_every=5, color_control="luminance", plot=False,
+                         vgg_weights=weights_path)
+  assert cli.run(prepared, Watching(png_interval=0)) == 0
+  assert [(v["level"], v["steps"], v["finished"]) for v in views] == [
+      (1, [0], False), (1, [0, 5], True), (2, [0], False), (2, [0, 5], True)]
+  assert "level 1/2 (24x18 px)" in views[0]["title"]
+  assert "level 2/2 (48x36 px)" in views[2]["title"]
+  assert views[1]["image"].shape == (18, 24, 3)
+  assert views[3]["image"].shape == (36, 48, 3)
+  assert np.ptp(views[1]["image"].astype(int) @ [1, -1, 0]) > 0  # colour, not gray
+  np.testing.assert_array_equal(views[3]["image"],
+                                image.load_image(str(tmp_path / "l.png")))
 
 
 def test_bad_pyramid_values_are_one_line_errors(tmp_path, pair):
