@@ -5,6 +5,7 @@ cat (CC0) in the style of an immunohistochemistry micrograph (no known copyright
 restrictions), so a fresh install can be tried offline.
 """
 
+import dataclasses
 import os
 import signal
 import sys
@@ -17,8 +18,8 @@ from absl import flags
 
 from nst import color
 from nst import entry
-from nst import image as image_lib
 from nst import config
+from nst import image as image_lib
 from nst import run as run_lib
 from nst import serve as serve_lib
 from nst import spatial
@@ -95,6 +96,12 @@ flags.DEFINE_float(
     "tv_weight", _default("tv_weight"),
     "Total-variation weight (mean squared difference of neighbouring pixels).")
 flags.DEFINE_integer("num_steps", _default("num_steps"), "L-BFGS iterations.")
+flags.DEFINE_string(
+    "pyramid", _default("pyramid"),
+    "Coarse-to-fine levels as size:iterations, sizes increasing (longest side in px, "
+    "as --image_size), e.g. 256:300,512:100: each level starts from the previous "
+    "one's result upsampled (see README, Scale control). Replaces --image_size and "
+    "--num_steps. Default: one scale.")
 flags.DEFINE_enum(
     "color_control", _default("color_control"), list(color.COLOR_CONTROLS),
     "Keep the photograph's colours (Gatys et al. 2017): luminance (transfer on "
@@ -207,7 +214,8 @@ def _duration(seconds):
 
 
 def progress_line(it):
-  return (f"step {it.iteration:>{len(str(it.num_steps))}}/{it.num_steps}  "
+  level = f"level {it.level}/{it.num_levels} " if it.level is not None else ""
+  return (f"{level}step {it.iteration:>{len(str(it.num_steps))}}/{it.num_steps}  "
           f"evals {it.evaluations:>5}  content {it.losses['content']:.4e}  "
           f"style {it.losses['style']:.4e}  total {it.losses['total']:.4e}  "
           f"elapsed {_duration(it.elapsed)}  eta {_duration(it.eta)}")
@@ -225,12 +233,18 @@ class _Progress:
     self.report_every = report_every
     self.num_steps = num_steps
     self.bar = None
+    self.level = None
 
   def show(self, it):
+    if it.level != self.level:  # a coarse-to-fine level: a bar of its own
+      self.close()
+      self.bar, self.level, self.num_steps = None, it.level, it.num_steps
     if self.bar is None and sys.stdout.isatty():
       from tqdm import tqdm  # pylint: disable=g-import-not-at-top
       self.bar = tqdm(total=self.num_steps, initial=it.iteration, unit="it",
-                      dynamic_ncols=True)
+                      dynamic_ncols=True,
+                      desc=None if it.level is None else
+                      f"level {it.level}/{it.num_levels}")
     if self.bar is not None:
       self.bar.update(it.iteration - self.bar.n)
       self.bar.set_postfix_str(
@@ -251,8 +265,10 @@ def run(prepared, live=None):
   settings, options = prepared.settings, prepared.options
   height, width = prepared.shape
   styles = ",".join(p or run_lib.ARRAY for p in prepared.sources["style"])
+  steps = (f"coarse-to-fine {options['pyramid']} (size:iterations)"
+           if options["pyramid"] else f"{settings.num_steps} L-BFGS iterations")
   print(f"nst: {prepared.sources['content']} in the style of {styles}, "
-        f"{width}x{height} px, {settings.num_steps} L-BFGS iterations, "
+        f"{width}x{height} px, {steps}, "
         f"preset {prepared.preset}, alpha={settings.alpha:g} beta={settings.beta:g}, "
         f"on {device}", flush=True)
   save_every = options["save_per_step"]
@@ -261,18 +277,29 @@ def run(prepared, live=None):
   signal.signal(signal.SIGTERM, _raise_terminated)
   # For tests of interrupts: after reporting this iteration, wait for a signal, so
   # that the run is interrupted there on any machine, never finished first.
-  pause_at = int(os.environ.get("NST_PAUSE_AT_STEP", "-1"))
+  # A step is N (that iteration of any level) or L:N (of coarse-to-fine level L).
+  pause_at = _steps(os.environ.get("NST_PAUSE_AT_STEP", ""))
   # For tests of the live page: after reporting one of these iterations, wait for a
   # line on stdin, so that the page can be read at a known step on any machine.
-  wait_at = {int(s) for s in os.environ.get("NST_WAIT_AT_STEPS", "").split(",") if s}
+  wait_at = _steps(os.environ.get("NST_WAIT_AT_STEPS", ""))
+  shown = {"level": None}
 
   def show(it):
     if live is not None:
+      if it.level != shown["level"]:  # the page shows the current level as a run
+        shown["level"] = it.level
+        height, width = it.image.shape[:2]
+        # At the level's size the photograph its colours are recombined with (only
+        # --color_control=luminance uses it; this is for display).
+        view = dataclasses.replace(prepared, photograph=image_lib.resize(
+            prepared.photograph, (height, width)))
+        serve_lib.begin_run(live, view, f"nst: {prepared.output or 'run'}, level "
+                            f"{it.level}/{it.num_levels} ({width}x{height} px)")
       live.update(it)  # before the progress line: whoever reads it sees this step
     progress.show(it)
-    if it.iteration == pause_at:
+    if _at(it, pause_at):
       signal.pause()
-    if it.iteration in wait_at:
+    if _at(it, wait_at):
       sys.stdin.readline()
   try:
     result = run_lib.execute(prepared, callback=show, log=print)
@@ -285,14 +312,18 @@ def run(prepared, live=None):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
   last, out = result.last, result.paths
+  level = ("" if last.level is None else
+           f" of level {last.level}/{last.num_levels}")
   if result.stopped == "interrupted":
-    print(f"\nnst: interrupted at step {last.iteration}/{last.num_steps}; partial image "
+    print(f"\nnst: interrupted at step {last.iteration}/{last.num_steps}{level}; "
+          f"partial image "
           f"{os.path.abspath(out['image'])}, checkpoint "
           f"{os.path.abspath(out['checkpoint'])}; add --resume to the same command to "
           "finish it", file=sys.stderr)
     return result.exit_code
   if result.stopped == "non_finite":
-    print(f"nst: stopped at step {last.iteration + 1}: the loss or its gradient is not "
+    print(f"nst: stopped at step {last.iteration + 1}{level}: the loss or its gradient "
+          f"is not "
           f"finite; kept the last finite image (step {last.iteration}) in "
           f"{os.path.abspath(out['image'])}" + run_lib.NON_FINITE_HINT, file=sys.stderr)
     return result.exit_code
@@ -305,10 +336,27 @@ def run(prepared, live=None):
                         {**last.losses["content_layers"],
                          **last.losses["style_layers"]}.items())
   print(f"nst: per-layer losses: {per_layer}")
-  print(f"nst: {last.iteration} iterations, {last.evaluations} evaluations in "
-        f"{last.elapsed:.1f} s; wrote {os.path.abspath(out['image'])} and its record "
+  summary = result.record["result"]
+  print(f"nst: {summary['iterations']} iterations, {summary['evaluations']} "
+        f"evaluations in {summary['seconds']:.1f} s"
+        + (f" over {last.num_levels} levels" if last.level is not None else "")
+        + f"; wrote {os.path.abspath(out['image'])} and its record "
         f"{os.path.abspath(out['record'])}", flush=True)
   return 0
+
+
+def _steps(text):
+  """{(level or None, iteration)} of an NST_PAUSE_AT_STEP / NST_WAIT_AT_STEPS value:
+  comma-separated N (that iteration, of any level) or L:N (of level L only)."""
+  steps = set()
+  for item in filter(None, text.split(",")):
+    level, _, step = item.rpartition(":")
+    steps.add((int(level) if level else None, int(step)))
+  return steps
+
+
+def _at(it, steps):
+  return (None, it.iteration) in steps or (it.level, it.iteration) in steps
 
 
 def prepare():

@@ -213,6 +213,9 @@ OPTIONS = {
     "plot": True,
     "vgg_weights": None,        # None: weights.resolve's search order
     "eval_mode": "auto",        # one of EVAL_MODES (evalmode.py)
+    # Coarse-to-fine levels "size:iterations,..." (pyramid.py); "": one scale. Given,
+    # it sets the size and iterations in place of image_size and num_steps.
+    "pyramid": "",
 }
 
 # The authors' code's conventions (README, "Why 1e-6 and not 1e-3", variant (c)): mean

@@ -78,11 +78,14 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
   cells on. Raises UserError naming the cells that failed (the others are kept).
   """
   from nst import batch  # pylint: disable=g-import-not-at-top
+  # A cell runs at its images' own size (image_size=0), or at its --pyramid levels'.
   jobs = [batch.Job(name=cell.name, content=cell.content,
                     style=(list(cell.style) if isinstance(cell.style, (list, tuple))
                            else [cell.style]),
-                    options=dict(cell.options, image_size=0, vgg_weights=weights_path,
-                                 normalize_images=normalize_source, plot=False),
+                    options=dict(cell.options, vgg_weights=weights_path,
+                                 normalize_images=normalize_source, plot=False,
+                                 **({} if cell.options.get("pyramid") else
+                                    {"image_size": 0})),
                     preset=cell.preset, source=f"cell {cell.name}")
           for cell in cells]
   summary = batch.run_batch(jobs, output_dir, executor=executor or

@@ -70,14 +70,19 @@ def scaled_shape(shape, image_size):
   return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def resize(image, shape):
-  """Resize a float 0-255 RGB image to (H, W) with antialiasing (Lanczos)."""
+RESAMPLING = {"lanczos": Image.Resampling.LANCZOS,
+              "bilinear": Image.Resampling.BILINEAR}
+
+
+def resize(image, shape, resample="lanczos"):
+  """Resize a float 0-255 RGB image to (H, W): antialiased Lanczos, or `bilinear`
+  (how a coarse-to-fine level's result is upsampled, as in the authors' code)."""
   height, width = shape
   if image.shape[:2] == (height, width):
     return image
   # Per channel in 32-bit float mode, so no quantisation to 8 bits on the way.
   channels = [Image.fromarray(image[..., c].astype(np.float32))
-              .resize((width, height), Image.Resampling.LANCZOS)
+              .resize((width, height), RESAMPLING[resample])
               for c in range(image.shape[-1])]
   return np.clip(np.stack([np.asarray(c) for c in channels], axis=-1), 0, 255)
 

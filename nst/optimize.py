@@ -34,6 +34,8 @@ class Iterate:
   converged: bool         # gradient or step exactly zero: L-BFGS cannot improve further
   failed: bool            # the line search found no decrease (or a value was not finite)
   state: object = None    # tfp's LBfgsOptimizerResults: what a checkpoint saves
+  level: int = None       # coarse-to-fine level, 1-based (pyramid.py); None: one scale
+  num_levels: int = None
 
   @property
   def finite(self):

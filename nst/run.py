@@ -21,6 +21,7 @@ from nst import config
 from nst import image as image_lib
 from nst import memory
 from nst import normalize
+from nst import pyramid as pyramid_lib
 from nst import records
 from nst import spatial
 from nst import vgg
@@ -64,6 +65,7 @@ class Prepared:
   weights_path: str = None
   normalize_source: str = None
   guides: tuple = None    # spatial control: optimize.Problem's `guides`, or None
+  request: dict = None    # the inputs and explicit options as given (pyramid levels)
 
   @property
   def shape(self):
@@ -119,7 +121,9 @@ def transfer(content, style, output=None, *, preset=None, callback=None, log=Non
 
 def prepare(content, style, output=None, *, preset=None, **options):
   """Resolve the options and check every input; raise UserError on anything wrong."""
+  given = options
   options = _mask_lists(config.resolve_options(preset, options))
+  levels, options = pyramid_lib.resolve(options, given)  # --pyramid: the last level's
   init = options["init"]
   # An array start is not a setting that can be written down: the record says ARRAY.
   settings = config.settings_from_options(
@@ -134,6 +138,7 @@ def prepare(content, style, output=None, *, preset=None, **options):
   image_lib.check_min_side(content_image, min_side, _what("--content_image",
                                                           content_path))
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
+  pyramid_lib.check_levels(settings, content_image.shape, levels)
   settings.check_image_shape(shape)
   _check_memory(settings, shape)
   style_list = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -183,12 +188,14 @@ def prepare(content, style, output=None, *, preset=None, **options):
                       if settings.normalize_vgg else None)
   if output is not None:
     _check_existing_outputs(output, options["resume"], options["overwrite"])
+    pyramid_lib.check_outputs(output, levels, options["resume"], options["overwrite"])
   return Prepared(options=options, preset=preset or config.DEFAULT_PRESET,
                   settings=settings, content=content_image, styles=styles, init=init,
                   photograph=photograph,
                   sources={"content": content_path, "style": style_paths},
                   output=output, step_dir=step_dir, weights_path=weights_path,
-                  normalize_source=normalize_source, guides=guides)
+                  normalize_source=normalize_source, guides=guides,
+                  request=dict(content=content, style=style, given=given))
 
 
 def _mask_lists(options):
@@ -349,7 +356,9 @@ def done_before(prepared):
     return None
   same = (record.get("settings") == records.settings_dict(prepared.settings)
           and record.get("shape") == list(prepared.shape)
-          and not record.get("result", {}).get("partial", True))
+          and not record.get("result", {}).get("partial", True)
+          and (record.get("flags", {}).get("pyramid") or "")
+          == (prepared.options.get("pyramid") or ""))
   return record if same else None
 
 
@@ -406,6 +415,8 @@ def execute(prepared, callback=None, log=None):
   Raises RunError when nothing could be written (the loss not finite at the start,
   an interruption before the first step).
   """
+  if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
+    return pyramid_lib.execute(prepared, callback=callback, log=log)
   optimize, device = engine()
   run = _begin(prepared, optimize, device, log)
   last, stopped, signal_code = None, None, 0
@@ -428,8 +439,9 @@ def batch_key(prepared):
   """Prepared runs with the same key can be optimised as one batch (execute_batch):
   the same image shape, network and loss, the same number of steps and reporting;
   they may differ in their images, init and seed. None: this run goes alone (it
-  resumes a checkpoint, or has guidance masks)."""
-  if prepared.options["resume"] or prepared.guides is not None:
+  resumes a checkpoint, has guidance masks or pyramid levels)."""
+  if (prepared.options["resume"] or prepared.guides is not None
+      or prepared.options.get("pyramid")):
     return None
   settings = dataclasses.replace(
       prepared.settings, init="random", seed=0, style_blend_weights=None,
@@ -504,6 +516,9 @@ def _begin(prepared, optimize, device, log):
   state, elapsed, history = None, 0.0, []
   if options["resume"]:
     arrays, saved = records.load_checkpoint(out["checkpoint"], meta)
+    if "pyramid" in saved:
+      raise UserError(f"--resume: {out['checkpoint']!r} is a coarse-to-fine run's; "
+                      f"give its --pyramid={saved['pyramid']}")
     state = optimize.state_from_arrays(arrays)
     elapsed, history = saved["elapsed"], saved["history"]
 
@@ -625,8 +640,9 @@ def reproducing_argv(values):
   nor --overwrite or --resume). Runs from arrays can't be rebuilt from flags alone."""
   argv = []
   for name, value in sorted(values.items()):
-    if value is None or value == ARRAY or name in ("output", "overwrite", "resume"):
-      continue
+    if (value is None or value == ARRAY or value == ""
+        or name in ("output", "overwrite", "resume")):
+      continue  # "": an empty text option (e.g. --pyramid) is its default
     if isinstance(value, bool):
       argv.append(f"--{name}" if value else f"--no{name}")
     elif isinstance(value, list):

@@ -101,8 +101,11 @@ def start_live(name):
   return serve.from_flags(flags.FLAGS, name)
 
 
-def run(name, build):
-  """Run figure `name`: `build(images_dir)` -> (cells, layout dict for write_figure)."""
+def run(name, build, summarize=None):
+  """Run figure `name`: `build(images_dir)` -> (cells, layout dict for write_figure).
+  `summarize(records, output_dir, layout)`, if given, sees the cells' summaries once
+  they are done (to caption them, or add to layout["extra"]) before the sheet is
+  drawn."""
   start = time.perf_counter()
   try:
     folder = figures.images_dir(IMAGES_DIR.value)
@@ -127,8 +130,11 @@ def run(name, build):
     executor.close()
     if live is not None:
       live.linger(flags.FLAGS.serve_linger)
-  extra = dict(layout.pop("extra", {}), image_size=image_size(),
-               num_steps=num_steps(), images_dir=os.path.abspath(folder))
+  if summarize is not None:
+    summarize(records, folder_out, layout)
+  # A figure's own extra values win (e.g. high_res.py's final size).
+  extra = {"image_size": image_size(), "num_steps": num_steps(),
+           "images_dir": os.path.abspath(folder), **layout.pop("extra", {})}
   sheet, record = figures.write_figure(
       name, records, folder_out, extra=extra,
       wall_seconds=time.perf_counter() - start, **layout)

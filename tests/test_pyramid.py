@@ -1,0 +1,262 @@
+"""Scale control by coarse-to-fine (--pyramid; Gatys et al., CVPR 2017): levels start
+from the previous level's result upsampled, the record holds every level, bad values
+are one-line errors, an interrupted run resumes in the level it stopped in, and
+scripts/high_res.py compares single scale with coarse-to-fine."""
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from nst import image
+from nst import pyramid
+from nst import records
+from nst import run
+from nst.errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STYLE = "style/starry_night.jpg"
+
+
+@pytest.fixture(scope="module")
+def pair(images_dir):
+  return (os.path.join(images_dir, "content", "tubingen.jpg"),
+          os.path.join(images_dir, STYLE))
+
+
+def nst_args(*args):
+  return [sys.executable, "-m", "nst", *args]
+
+
+def run_nst(*args, cwd):
+  return subprocess.run(nst_args(*args), capture_output=True, text=True, cwd=cwd,
+                        timeout=900, check=False)
+
+
+def test_parse_levels_and_refuse_bad_ones():
+  assert pyramid.parse("24:10, 48:5") == [pyramid.Level(24, 10), pyramid.Level(48, 5)]
+  assert pyramid.parse([(24, 10), (48, 5)]) == pyramid.parse("24:10,48:5")
+  assert pyramid.text(pyramid.parse(" 24:10,48:5 ")) == "24:10,48:5"
+  assert pyramid.parse("") == [] and pyramid.parse(None) == []
+  for bad in ("48:5,24:5", "24:5,24:5", "24", "24:5,", "a:b", "24:0", "0:5",
+              "24:5:1", [(24, 5.0)], [(24,)], 5):
+    with pytest.raises(UserError, match="--pyramid"):
+      pyramid.parse(bad)
+
+
+def test_level_two_starts_from_level_one_upsampled_and_the_record_has_every_level(
+    tmp_path, pair, weights_path):
+  iterates = []
+  result = run.transfer(*pair, str(tmp_path / "p.png"), pyramid="24:10,48:10",
+                        report_every=10, callback=iterates.append,
+                        vgg_weights=weights_path)
+  assert result.stopped == "num_steps" and not result.partial
+  levels = [(it.level, it.num_levels, it.iteration) for it in iterates]
+  assert levels == [(1, 2, 0), (1, 2, 10), (2, 2, 0), (2, 2, 10)]
+  level1_end, level2_start = iterates[1], iterates[2]
+  assert level1_end.image.shape == (18, 24, 3)  # the photograph is 4:3 landscape
+  assert level2_start.image.shape == (36, 48, 3)
+  # Exactly level 1's last iterate, upsampled bilinearly (and clipped to 0-255).
+  upsampled = image.resize(level1_end.image, (36, 48), "bilinear")
+  np.testing.assert_array_equal(level2_start.image, upsampled)
+
+  # The upsampled coarse result is a better start at 48 px than the photograph (the
+  # default preset's init): compare with a 48 px run from the photograph.
+  photograph_start = run.transfer(*pair, image_size=48, num_steps=1,
+                                  vgg_weights=weights_path).record["history"][0]
+  assert level2_start.losses["total"] < photograph_start["total"]
+
+  record = records.validate_record(json.loads((tmp_path / "p.json").read_text()))
+  assert record["flags"]["pyramid"] == "24:10,48:10"
+  assert record["flags"]["image_size"] is None and record["flags"]["num_steps"] is None
+  assert "--pyramid=24:10,48:10" in record["argv"]
+  assert not any(a.startswith(("--image_size", "--num_steps")) for a in record["argv"])
+  assert record["shape"] == [36, 48]
+  assert [(e["level"], e["size"], e["shape"], e["num_steps"], e["iterations"])
+          for e in record["levels"]] == [(1, 24, [18, 24], 10, 10),
+                                         (2, 48, [36, 48], 10, 10)]
+  for entry, first, last in zip(record["levels"], iterates[::2], iterates[1::2]):
+    assert entry["initial_losses"]["total"] == pytest.approx(first.losses["total"])
+    assert entry["losses"]["total"] == pytest.approx(last.losses["total"])
+    assert [h["iteration"] for h in entry["history"]] == [0, 10]
+    assert entry["evaluations"] == last.evaluations >= 10
+    assert entry["seconds"] == pytest.approx(last.elapsed, abs=1e-3)
+    assert entry["stopped"] == "num_steps" and not entry["partial"]
+    # Each level's own image and record beside the output.
+    assert os.path.isfile(entry["image"]) and os.path.isfile(entry["record"])
+    assert json.loads(open(entry["record"]).read())["shape"] == entry["shape"]
+  summary = record["result"]
+  assert summary["iterations"] == 20 and summary["levels"] == 2
+  assert summary["evaluations"] == sum(e["evaluations"] for e in record["levels"])
+  assert summary["seconds"] == pytest.approx(
+      sum(e["seconds"] for e in record["levels"]), abs=2e-3)
+  assert summary["losses"]["total"] == pytest.approx(iterates[-1].losses["total"])
+  assert record["history"] == record["levels"][1]["history"]  # at the final size
+  # The final image is the last level's.
+  final = image.load_image(str(tmp_path / "p.png"))
+  assert final.shape == (36, 48, 3)
+  np.testing.assert_array_equal(final, image.load_image(str(tmp_path / "p_level2.png")))
+  np.testing.assert_array_equal(final, image.to_uint8(iterates[-1].image))
+  assert not list(tmp_path.glob("*.ckpt.npz"))
+  # A grid skips it as done only under the same pyramid.
+  prepared = run.prepare(*pair, str(tmp_path / "p.png"), pyramid="24:10,48:10",
+                         report_every=10, overwrite=True, vgg_weights=weights_path)
+  assert run.done_before(prepared) is not None
+  other = run.prepare(*pair, str(tmp_path / "p.png"), pyramid="32:10,48:10",
+                      report_every=10, overwrite=True, vgg_weights=weights_path)
+  assert run.done_before(other) is None
+
+
+def test_the_live_page_shows_each_level_as_a_run(tmp_path, pair, weights_path):
+  from nst import cli  # pylint: disable=g-import-not-at-top
+  from nst import serve  # pylint: disable=g-import-not-at-top
+  views = []
+
+  class Watching(serve.Live):
+    def update(self, iterate):
+      super().update(iterate)
+      _, data = self.png()
+      views.append(dict(level=iterate.level, title=self.settings()["title"],
+                        steps=[h["iteration"] for h in self.history()["history"]],
+                        finished=self.state()["finished"],
+                        image=np.asarray(Image.open(io.BytesIO(data)))))
+
+  # Under luminance control the page recombines each level's luminance with the
+  # photograph's colours at that level's size.
+  prepared = run.prepare(*pair, str(tmp_path / "l.png"), pyramid="24:5,48:5",
+                         report_every=5, color_control="luminance", plot=False,
+                         vgg_weights=weights_path)
+  assert cli.run(prepared, Watching(png_interval=0)) == 0
+  assert [(v["level"], v["steps"], v["finished"]) for v in views] == [
+      (1, [0], False), (1, [0, 5], True), (2, [0], False), (2, [0, 5], True)]
+  assert "level 1/2 (24x18 px)" in views[0]["title"]
+  assert "level 2/2 (48x36 px)" in views[2]["title"]
+  assert views[1]["image"].shape == (18, 24, 3)
+  assert views[3]["image"].shape == (36, 48, 3)
+  assert np.ptp(views[1]["image"].astype(int) @ [1, -1, 0]) > 0  # colour, not gray
+  np.testing.assert_array_equal(views[3]["image"],
+                                image.load_image(str(tmp_path / "l.png")))
+
+
+def test_bad_pyramid_values_are_one_line_errors(tmp_path, pair):
+  cases = {
+      "--pyramid=48:5,24:5": "must increase",
+      "--pyramid=24-5": "is not size:iterations",
+      "--pyramid=24:0,48:5": "at least 1",
+      "--pyramid=8:5,48:5": "level 1 (8 px)",             # too small for relu5_1
+      "--pyramid=24:5,60000:5": "end the pyramid at",     # does not fit in memory
+  }
+  inputs = [f"--content_image={pair[0]}", f"--style_image={pair[1]}", "--output=x.png"]
+  for flag, message in cases.items():
+    result = run_nst(*inputs, flag, cwd=tmp_path)
+    assert result.returncode == 2, (flag, result.stderr)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, flag
+    assert "--pyramid" in result.stderr and message in result.stderr, result.stderr
+  for extra in ("--image_size=48", "--num_steps=5"):
+    result = run_nst(*inputs, "--pyramid=24:5,48:5", extra, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"drop {extra.split('=')[0]}" in result.stderr, result.stderr
+  assert os.listdir(tmp_path) == []
+  # The Python API says the same.
+  with pytest.raises(UserError, match="drop --image_size"):
+    run.prepare(*pair, pyramid="24:5,48:5", image_size=48)
+
+
+def test_interrupted_in_level_two_resumes_there_without_redoing_level_one(
+    tmp_path, pair, weights_path):
+  args = [f"--content_image={pair[0]}", f"--style_image={pair[1]}",
+          "--pyramid=24:10,48:30", "--report_every=10", "--noplot"]
+  # Wait for a signal once level 2 has reported step 10 (NST_PAUSE_AT_STEP=level:step),
+  # so the run is interrupted there on any machine.
+  proc = subprocess.Popen(nst_args(*args, "--output=cut.png"), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                          env=dict(os.environ, NST_PAUSE_AT_STEP="2:10"))
+  lines = []
+  for line in proc.stdout:
+    lines.append(line)
+    if re.match(r"level 2/2 step +10/30", line):
+      proc.send_signal(signal.SIGINT)
+      break
+  _, err = proc.communicate(timeout=900)
+  assert proc.returncode == 130, err
+  assert "of level 2/2" in err and "--resume" in err and "cut.ckpt.npz" in err
+  assert any(line.startswith("level 1/2 step 10/10") for line in lines)
+  partial = records.validate_record(json.loads((tmp_path / "cut.json").read_text()))
+  assert partial["result"]["partial"] and partial["result"]["level"] == 2
+  assert [(e["level"], e["iterations"], e["partial"]) for e in partial["levels"]] == [
+      (1, 10, False), (2, 10, True)]
+  assert (tmp_path / "cut.ckpt.npz").is_file()
+  assert (tmp_path / "cut_level2.ckpt.npz").is_file()
+  level1 = {name: (tmp_path / name).read_bytes()
+            for name in ("cut_level1.png", "cut_level1.json")}
+
+  # Without --resume the checkpoint is not thrown away.
+  refused = run_nst(*args, "--output=cut.png", cwd=tmp_path)
+  assert refused.returncode == 2 and "--resume" in refused.stderr
+
+  resumed = run_nst(*args, "--output=cut.png", "--resume", cwd=tmp_path)
+  assert resumed.returncode == 0, resumed.stderr
+  assert "level 1/2" not in resumed.stdout  # level 1 was not run again...
+  assert "level 2/2: 48x36 px, 30 iterations (continued" in resumed.stdout
+  assert re.search(r"^level 2/2 step 30/30", resumed.stdout, re.M)
+  for name, content in level1.items():  # ...and its files were kept as they were
+    assert (tmp_path / name).read_bytes() == content, name
+  record = records.validate_record(json.loads((tmp_path / "cut.json").read_text()))
+  assert not record["result"]["partial"] and record["result"]["iterations"] == 40
+  assert [(e["level"], e["iterations"]) for e in record["levels"]] == [(1, 10), (2, 30)]
+  assert [h["iteration"] for h in record["levels"][1]["history"]] == [0, 10, 20, 30]
+  assert not list(tmp_path.glob("*.ckpt.npz"))
+
+  # The same run, uninterrupted, gives exactly the same image: the resumed level
+  # continued its L-BFGS state.
+  whole = run_nst(*args, "--output=whole.png", cwd=tmp_path)
+  assert whole.returncode == 0, whole.stderr
+  np.testing.assert_array_equal(image.load_image(str(tmp_path / "cut.png")),
+                                image.load_image(str(tmp_path / "whole.png")))
+
+
+def test_high_res_script_quick(tmp_path, images_dir, weights_path):
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "scripts", "high_res.py"), "--quick",
+       f"--images_dir={images_dir}", "--image_size=48", "--num_steps=10",
+       "--pyramid=24:10,48:5", f"--output_dir={tmp_path}",
+       f"--vgg_weights={weights_path}"],
+      capture_output=True, text=True, cwd=tmp_path, timeout=900, check=False)
+  assert result.returncode == 0, result.stderr
+  figure = json.loads((tmp_path / "high_res.json").read_text())
+  comparison = figure["comparison"]
+  assert figure["image_size"] == 48 and figure["pyramid"] == "24:10,48:5"
+  assert figure["warm_up"]  # every shape traced first: no run's seconds hold a trace
+  assert comparison["final_shape"] == [36, 48]
+  cells = {cell["name"]: cell for cell in figure["cells"]}
+  single = json.loads((tmp_path / "single_scale.json").read_text())
+  ctf = json.loads((tmp_path / "coarse_to_fine.json").read_text())
+  # Same final size, same start (the photograph) and seed.
+  assert single["shape"] == ctf["shape"] == [36, 48]
+  assert single["settings"]["init"] == ctf["settings"]["init"] == "content"
+  assert single["seed"] == ctf["seed"]
+  assert single["result"]["iterations"] == 10
+  assert [level["size"] for level in ctf["levels"]] == [24, 48]
+  assert comparison["single_scale"]["loss"] == single["result"]["losses"]["total"]
+  assert comparison["coarse_to_fine"]["loss"] == ctf["result"]["losses"]["total"]
+  assert comparison["single_scale"]["seconds"] == single["result"]["seconds"]
+  assert comparison["coarse_to_fine"]["seconds"] == ctf["result"]["seconds"]
+  assert comparison["coarse_to_fine"]["wall_seconds"] >= ctf["result"]["seconds"]
+  # When it reached single scale's loss: the first of its last level's history
+  # entries at or under it, after the earlier levels' whole time.
+  last = ctf["levels"][-1]
+  reached = [h for h in last["history"]
+             if h["total"] <= single["result"]["losses"]["total"]]
+  expected = (round(ctf["levels"][0]["seconds"] + reached[0]["elapsed"], 3)
+              if reached else None)
+  assert comparison["coarse_to_fine"]["seconds_to_single_loss"] == expected
+  assert cells["single_scale"]["caption"].startswith("loss ")
+  sheet = image.load_image(str(tmp_path / "high_res.png"))
+  assert sheet.shape[1] > 4 * 48  # four columns: photograph, painting, two results
