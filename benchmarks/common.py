@@ -3,7 +3,6 @@ immunohistochemistry micrograph, the CLI's default pair, so nothing is downloade
 noise start, and how a time is taken."""
 
 import statistics
-import time
 
 import numpy as np
 import skimage.data
@@ -30,13 +29,7 @@ def median_seconds(evaluate, repeats):
   """Median wall time of `evaluate()` over `repeats` calls after one untimed warm-up
   (tracing, oneDNN primitive creation and allocator growth happen in the first).
   `evaluate` must wait for its result (e.g. call .numpy())."""
-  evaluate()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    evaluate()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+  return statistics.median(evalmode.timed(evaluate, repeats))
 
 
 def cpu_info():

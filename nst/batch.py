@@ -377,10 +377,12 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
       if not overwrite and os.path.isfile(prepared.paths["checkpoint"]):
         log(f"nst-batch: {job.name}: continuing from its checkpoint")
         prepared = prepare_job(job, output_dir, common, preset, overwrite, resume=True)
+      callback = None
       if live is not None:
         from nst import serve  # pylint: disable=g-import-not-at-top
         serve.begin_run(live, prepared, title)
-      _account(entry, run.execute(prepared, callback=live and live.update, log=log))
+        callback = serve.updater(live, prepared, title)  # levels of a --pyramid job
+      _account(entry, run.execute(prepared, callback=callback, log=log))
       if entry["state"] == "interrupted":
         raise KeyboardInterrupt
     else:

@@ -5,7 +5,6 @@ cat (CC0) in the style of an immunohistochemistry micrograph (no known copyright
 restrictions), so a fresh install can be tried offline.
 """
 
-import dataclasses
 import os
 import signal
 import sys
@@ -282,20 +281,11 @@ def run(prepared, live=None):
   # For tests of the live page: after reporting one of these iterations, wait for a
   # line on stdin, so that the page can be read at a known step on any machine.
   wait_at = _steps(os.environ.get("NST_WAIT_AT_STEPS", ""))
-  shown = {"level": None}
+  update = serve_lib.updater(live, prepared) if live is not None else None
 
   def show(it):
-    if live is not None:
-      if it.level != shown["level"]:  # the page shows the current level as a run
-        shown["level"] = it.level
-        height, width = it.image.shape[:2]
-        # At the level's size the photograph its colours are recombined with (only
-        # --color_control=luminance uses it; this is for display).
-        view = dataclasses.replace(prepared, photograph=image_lib.resize(
-            prepared.photograph, (height, width)))
-        serve_lib.begin_run(live, view, f"nst: {prepared.output or 'run'}, level "
-                            f"{it.level}/{it.num_levels} ({width}x{height} px)")
-      live.update(it)  # before the progress line: whoever reads it sees this step
+    if update is not None:
+      update(it)  # before the progress line: whoever reads it sees this step
     progress.show(it)
     if _at(it, pause_at):
       signal.pause()

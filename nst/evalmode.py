@@ -3,9 +3,9 @@
 "plain" is the traced tf.function (on CPU, TensorFlow's oneDNN kernels); "xla" the same
 function compiled with XLA (jit_compile=True), which L-BFGS's loop calls. Which is
 faster depends on the machine (issue 13: on a Zen 3, AVX2 only, XLA took 0.97 s
-where plain took 1.29 s at 256 px; on a Zen 5, AVX-512, XLA was 0.84x as fast), on the
-TensorFlow version, the image size and the device, so no choice can be made once for
-all. "auto" times both on the run's own problem the first time a machine meets a
+where plain took 1.29 s at 256 px; benchmarks/README.md has the other machines), on
+the TensorFlow version, the image size and the device, so no choice can be made once
+for all. "auto" times both on the run's own problem the first time a machine meets a
 problem of that kind (a warm-up evaluation each, then TIMED evaluations), keeps the
 faster, and caches the decision in CACHE_NAME beside the weights, keyed by everything
 the timing depends on (`key_parts`): a new TensorFlow, another CPU or device, another
@@ -95,6 +95,13 @@ def time_evaluations(problem, position, repeats=TIMED):
   def evaluate():
     value, gradient = problem.value_and_gradients(position)
     return value.numpy(), gradient.numpy()  # wait for the result
+  return timed(evaluate, repeats)
+
+
+def timed(evaluate, repeats):
+  """Wall seconds of each of `repeats` calls of `evaluate()` after one untimed call
+  (tracing, compilation and allocator growth happen in the first). `evaluate` must
+  wait for its result (e.g. call .numpy())."""
   evaluate()
   times = []
   for _ in range(repeats):

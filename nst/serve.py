@@ -12,6 +12,7 @@ other method is 405. It listens on 127.0.0.1 unless a host is given explicitly, 
 runs in daemon threads, so it dies with the run.
 """
 
+import dataclasses
 import errno
 import http.server
 import io
@@ -28,6 +29,7 @@ import urllib.parse
 import numpy as np
 from PIL import Image
 
+from nst import image as image_lib
 from nst.errors import UserError
 
 LOOPBACK = "127.0.0.1"
@@ -344,6 +346,25 @@ def begin_run(live, prepared, title=None):
              layer_weights={"content": settings.content_weights(),
                             "style": settings.style_weights()},
              transform=lambda image: run_lib.final_image(prepared, image))
+
+
+def updater(live, prepared, title=None):
+  """live.update for a prepared run's iterates, begun with begin_run; a
+  coarse-to-fine run's levels are each shown as a run of their own."""
+  shown = {"level": None}
+
+  def update(it):
+    if it.level != shown["level"]:  # a new coarse-to-fine level
+      shown["level"] = it.level
+      height, width = it.image.shape[:2]
+      # At the level's size the photograph its colours are recombined with (only
+      # --color_control=luminance uses it; this is for display).
+      view = dataclasses.replace(prepared, photograph=image_lib.resize(
+          prepared.photograph, (height, width)))
+      begin_run(live, view, f"{title or 'nst: ' + (prepared.output or 'run')}, level "
+                f"{it.level}/{it.num_levels} ({width}x{height} px)")
+    live.update(it)
+  return update
 
 
 def for_run(prepared, host=LOOPBACK, port=0):

@@ -1,5 +1,10 @@
 """Small helpers shared by the tests."""
 
+import os
+import re
+import subprocess
+import sys
+
 import skimage.data
 
 from nst import image
@@ -11,3 +16,21 @@ def photograph(size):
 
 
 psnr = image.psnr
+
+
+def nst(*args, cwd=None):
+  """The `nst` command (as `python -m nst`), its output captured."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, "-m", "nst", *args], capture_output=True,
+                        text=True, cwd=cwd, env=env, timeout=600, check=False)
+
+
+def assert_refused(result, message, existing):
+  """`nst` refused in one line matching `message` (exit 2, no traceback) and left
+  the earlier result `existing` (a file reading "an earlier result") alone."""
+  assert result.returncode == 2, (result.stdout, result.stderr)
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("nst: error: "), result.stderr
+  assert re.search(message, lines[0]), lines[0]
+  assert "Traceback" not in result.stderr
+  assert existing.read_bytes() == b"an earlier result"

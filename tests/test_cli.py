@@ -11,15 +11,11 @@ import zlib
 import numpy as np
 import pytest
 
+from helpers import assert_refused
+from helpers import nst
 from helpers import photograph
 from nst import image
 from nst import weights
-
-
-def nst(*args, cwd=None):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([sys.executable, "-m", "nst", *args], capture_output=True,
-                        text=True, cwd=cwd, env=env, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -123,13 +119,7 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, images, args
   existing.write_bytes(b"an earlier result")
   base = [f"--content_image={content}", f"--style_image={style}", "--image_size=32",
           f"--output={existing}"]
-  result = nst(*base, *args, cwd=tmp_path)
-  assert result.returncode == 2, (result.stdout, result.stderr)
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("nst: error: "), result.stderr
-  assert re.search(message, lines[0]), lines[0]
-  assert "Traceback" not in result.stderr
-  assert existing.read_bytes() == b"an earlier result"
+  assert_refused(nst(*base, *args, cwd=tmp_path), message, existing)
   assert sorted(os.listdir(tmp_path)) == sorted(
       ["blocked", "corrupt.h5", "dir", "out.png", "text.jpg", "hostile"])
   assert sorted(os.listdir(tmp_path / "hostile")) == sorted(

@@ -148,4 +148,4 @@ def test_figure1_properties(tmp_path, images_dir, weights_path):
   assert again.returncode == 0 and "10 jobs: 0 to run, 10 done before" in again.stdout
 
 
-NUM_STEPS = 300
+NUM_STEPS = 150

@@ -115,7 +115,6 @@ def test_level_two_starts_from_level_one_upsampled_and_the_record_has_every_leve
 
 
 def test_the_live_page_shows_each_level_as_a_run(tmp_path, pair, weights_path):
-  from nst import cli  # pylint: disable=g-import-not-at-top
   from nst import serve  # pylint: disable=g-import-not-at-top
   views = []
 
@@ -133,7 +132,10 @@ def test_the_live_page_shows_each_level_as_a_run(tmp_path, pair, weights_path):
   prepared = run.prepare(*pair, str(tmp_path / "l.png"), pyramid="24:5,48:5",
                          report_every=5, color_control="luminance", plot=False,
                          vgg_weights=weights_path)
-  assert cli.run(prepared, Watching(png_interval=0)) == 0
+  # What `nst --serve` and `nst-batch --serve` hand the run (serve.updater).
+  live = Watching(png_interval=0)
+  result = run.execute(prepared, callback=serve.updater(live, prepared))
+  assert result.stopped == "num_steps"
   assert [(v["level"], v["steps"], v["finished"]) for v in views] == [
       (1, [0], False), (1, [0, 5], True), (2, [0], False), (2, [0, 5], True)]
   assert "level 1/2 (24x18 px)" in views[0]["title"]
@@ -216,10 +218,10 @@ def test_interrupted_in_level_two_resumes_there_without_redoing_level_one(
 
   # The same run, uninterrupted, gives exactly the same image: the resumed level
   # continued its L-BFGS state.
-  whole = run_nst(*args, "--output=whole.png", cwd=tmp_path)
-  assert whole.returncode == 0, whole.stderr
+  # (In this process, through the run path the CLI calls: no second TensorFlow.)
+  whole = run.transfer(*pair, pyramid="24:10,48:30", report_every=10, plot=False)
   np.testing.assert_array_equal(image.load_image(str(tmp_path / "cut.png")),
-                                image.load_image(str(tmp_path / "whole.png")))
+                                whole.image)
 
 
 def test_high_res_script_quick(tmp_path, images_dir, weights_path):

@@ -5,7 +5,6 @@ figure script."""
 
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -13,6 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import assert_refused
+from helpers import nst
 from nst import image
 from nst import losses
 from nst import optimize
@@ -194,12 +195,6 @@ def test_a_whole_image_region_is_the_unguided_problem(vgg_weights):
                                rtol=1e-4)
 
 
-def nst(*args, cwd):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([sys.executable, "-m", "nst", *args], capture_output=True,
-                        text=True, cwd=cwd, env=env, timeout=600, check=False)
-
-
 BAD = [
     (["--content_masks={missing}", "--style_image={red}"],
      r"--content_masks: no such file .*missing.png"),
@@ -236,13 +231,7 @@ def test_bad_masks_are_one_line_exit_2_and_touch_nothing(tmp_path, tubingen, arg
   before = sorted(os.listdir(tmp_path))
   base = [f"--content_image={content}", f"--style_image={paths['red']},{paths['blue']}",
           "--image_size=48", f"--output={existing}"]
-  result = nst(*base, *args, cwd=tmp_path)
-  assert result.returncode == 2, (result.stdout, result.stderr)
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("nst: error: "), result.stderr
-  assert re.search(message, lines[0]), lines[0]
-  assert "Traceback" not in result.stderr
-  assert existing.read_bytes() == b"an earlier result"
+  assert_refused(nst(*base, *args, cwd=tmp_path), message, existing)
   assert sorted(os.listdir(tmp_path)) == before
 
 
