@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -34,3 +35,11 @@ def assert_refused(result, message, existing):
   assert re.search(message, lines[0]), lines[0]
   assert "Traceback" not in result.stderr
   assert existing.read_bytes() == b"an earlier result"
+
+
+def with_ctrl_c():
+  """preexec_fn for a child that a test interrupts with SIGINT: Ctrl-C's default
+  action restored. A shell without job control starts background commands with
+  SIGINT ignored, children inherit that, and Python then never raises
+  KeyboardInterrupt, so the test would wait forever."""
+  signal.signal(signal.SIGINT, signal.SIG_DFL)

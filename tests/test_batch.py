@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from helpers import photograph
+from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import batch
 from nst import image
 from nst.errors import UserError
@@ -312,7 +313,8 @@ def test_nst_batch_serves_its_page_until_the_linger_ends(folder, weights_path):
   proc = subprocess.Popen(  # pylint: disable=consider-using-with
       [sys.executable, "-m", "nst.batch", "--manifest=jobs.jsonl",
        "--output_dir=served", *common_flags(), "--serve", "--serve_linger=600"],
-      cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      preexec_fn=with_ctrl_c)
   guard = threading.Timer(HANG_GUARD, proc.kill)
   guard.start()
   try:

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image
 from nst import pyramid
 from nst import records
@@ -179,7 +180,8 @@ def test_interrupted_in_level_two_resumes_there_without_redoing_level_one(
   # so the run is interrupted there on any machine.
   proc = subprocess.Popen(nst_args(*args, "--output=cut.png"), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                          env=dict(os.environ, NST_PAUSE_AT_STEP="2:10"))
+                          env=dict(os.environ, NST_PAUSE_AT_STEP="2:10"),
+                          preexec_fn=with_ctrl_c)
   lines = []
   for line in proc.stdout:
     lines.append(line)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import photograph
+from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image
 from nst import memory
 from nst import records
@@ -44,7 +45,8 @@ def interrupt_at(args, cwd, step, sig):
   """Start nst, send `sig` once it reports `step`, return (exit code, stdout)."""
   env = dict(os.environ, NST_PAUSE_AT_STEP=str(step))
   proc = subprocess.Popen(nst_args(*args), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+                          stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
+                          preexec_fn=with_ctrl_c)
   lines = []
   for line in proc.stdout:
     lines.append(line)

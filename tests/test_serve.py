@@ -26,6 +26,7 @@ import skimage.data
 from PIL import Image
 
 from helpers import photograph
+from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image as image_lib
 from nst import serve
 from nst.errors import UserError
@@ -301,7 +302,7 @@ class WatchedRun:
     self.stderr = open(os.path.join(cwd, "stderr.txt"), "w+", encoding="utf-8")  # pylint: disable=consider-using-with
     self.proc = subprocess.Popen(nst_args(*args), cwd=cwd, env=env, text=True,  # pylint: disable=consider-using-with
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=self.stderr)
+                                 stderr=self.stderr, preexec_fn=with_ctrl_c)
     self.guard = threading.Timer(HANG_GUARD, self.proc.kill)
     self.guard.start()
     self.lines = []
