@@ -62,3 +62,35 @@ def test_the_two_histogram_matches_differ_but_agree_on_the_statistics(pair):
   b = color.histogram_match(style, content, "cholesky")
   assert np.abs(a - b).max() > 1.0  # different maps ...
   np.testing.assert_allclose(a.mean(axis=(0, 1)), b.mean(axis=(0, 1)), atol=1e-3)
+
+
+def test_color_control_script_quick(tmp_path, images_dir, weights_path):
+  """scripts/color_control.py in quick mode: four cells, and the luminance-only
+  result keeps the photograph's colours (YIQ I and Q) up to rounding and clipping."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from nst import figures  # pylint: disable=g-import-not-at-top
+  from nst import image  # pylint: disable=g-import-not-at-top
+  scripts = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts")
+  result = subprocess.run(
+      [sys.executable, os.path.join(scripts, "color_control.py"), "--quick",
+       f"--images_dir={images_dir}", f"--output_dir={tmp_path}", "--num_steps=5"],
+      capture_output=True, text=True, timeout=900, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  record = json.loads((tmp_path / "color_control.json").read_text())
+  cells = {cell["name"]: cell for cell in record["cells"]}
+  assert set(cells) == {"standard", "luminance", "histogram", "histogram_cholesky"}
+  assert [cells[n]["settings"]["color_control"] for n in sorted(cells)] == [
+      "histogram", "histogram", "luminance", "none"]
+  assert cells["histogram_cholesky"]["settings"]["histogram_match"] == "cholesky"
+  for cell in cells.values():
+    assert cell["iterations"] == 5
+    assert cell["losses"]["total"] < cell["init_losses"]["total"]
+  photo = figures.load_pair(images_dir, "content/tubingen.jpg", "style/starry_night.jpg",
+                            48)[0]
+  kept = image.load_image(str(tmp_path / cells["luminance"]["image"]))
+  inside = np.all((kept > 2) & (kept < 253), axis=-1)  # not clipped
+  iq_gap = np.abs(color.rgb_to_yiq(kept) - color.rgb_to_yiq(photo))[..., 1:][inside]
+  assert inside.mean() > 0.5 and iq_gap.mean() < 1.0, iq_gap.mean()
