@@ -46,7 +46,7 @@ def build(folder):
       sources={(0, 0): (content, "photograph"), (0, 1): (artwork, name)},
       row_labels=["sources", "results"],
       col_labels=[chr(ord("A") + i) for i in range(len(VARIANTS))],
-      title=f"Colour control: Tübingen in the style of {name}",
+      title=f"Colour control: Tubingen in the style of {name}",  # the sheet font is ASCII
       extra={"preset": PRESET, "options": OPTIONS, "style": name})
   return cells, layout
 
