@@ -43,3 +43,12 @@ def with_ctrl_c():
   SIGINT ignored, children inherit that, and Python then never raises
   KeyboardInterrupt, so the test would wait forever."""
   signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts")
+
+
+def script(name, *args):
+  """A script of scripts/ (e.g. "figure3.py") run with `args`, output captured."""
+  return subprocess.run([sys.executable, os.path.join(SCRIPTS, name), *args],
+                        capture_output=True, text=True, timeout=900, check=False)

@@ -68,16 +68,11 @@ def test_color_control_script_quick(tmp_path, images_dir, weights_path):
   """scripts/color_control.py in quick mode: four cells, and the luminance-only
   result keeps the photograph's colours (YIQ I and Q) up to rounding and clipping."""
   import json  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
+  from helpers import script  # pylint: disable=g-import-not-at-top
   from nst import figures  # pylint: disable=g-import-not-at-top
   from nst import image  # pylint: disable=g-import-not-at-top
-  scripts = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts")
-  result = subprocess.run(
-      [sys.executable, os.path.join(scripts, "color_control.py"), "--quick",
-       f"--images_dir={images_dir}", f"--output_dir={tmp_path}", "--num_steps=5"],
-      capture_output=True, text=True, timeout=900, check=False)
+  result = script("color_control.py", "--quick", f"--images_dir={images_dir}",
+                  f"--output_dir={tmp_path}", "--num_steps=5")
   assert result.returncode == 0, result.stderr[-2000:]
   record = json.loads((tmp_path / "color_control.json").read_text())
   cells = {cell["name"]: cell for cell in record["cells"]}

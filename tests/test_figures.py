@@ -2,13 +2,13 @@
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 from helpers import psnr
+from helpers import script
 from nst import figures
 from nst import image
 
@@ -17,11 +17,6 @@ sys.path.insert(0, SCRIPTS)
 
 import figure1  # pylint: disable=g-import-not-at-top,wrong-import-position
 import figure_common  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-
-def script(name, *args):
-  return subprocess.run([sys.executable, os.path.join(SCRIPTS, name), *args],
-                        capture_output=True, text=True, timeout=900, check=False)
 
 
 # Each cell costs mostly its tracing (about 12 s on a 2-core AVX2 machine), so the

@@ -5,8 +5,6 @@ figure script."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import tensorflow as tf
 
 from helpers import assert_refused
 from helpers import nst
+from helpers import script
 from nst import image
 from nst import losses
 from nst import optimize
@@ -23,7 +22,6 @@ from nst import vgg
 from nst.config import Settings
 from nst.errors import UserError
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts")
 
 
 def np_guided_gram(f, masks):
@@ -280,10 +278,8 @@ def test_each_region_takes_its_own_artworks_colour(tubingen, tmp_path, weights_p
 
 
 def test_spatial_control_script_quick(tmp_path, images_dir, weights_path):
-  result = subprocess.run(
-      [sys.executable, os.path.join(SCRIPTS, "spatial_control.py"), "--quick",
-       f"--images_dir={images_dir}", f"--output_dir={tmp_path}", "--num_steps=3"],
-      capture_output=True, text=True, timeout=900, check=False)
+  result = script("spatial_control.py", "--quick", f"--images_dir={images_dir}",
+                  f"--output_dir={tmp_path}", "--num_steps=3")
   assert result.returncode == 0, result.stderr[-2000:]
   record = json.loads((tmp_path / "spatial_control.json").read_text())
   names = {cell["name"]: cell for cell in record["cells"]}
