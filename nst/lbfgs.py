@@ -77,15 +77,7 @@ def minimize(value_and_gradients, state, max_iterations, line_search="unit_first
       # stops the run.
       restart = next_state.failed & ~state.failed & has_history(state)
       next_state = next_state._replace(failed=next_state.failed & ~restart)
-    # Same history update as tfp: push the step and gradient change unless stopped.
-    push = ~(next_state.converged | next_state.failed | restart)
-    keep = ~restart[tf.newaxis, :, tf.newaxis]
-    return [next_state._replace(
-        position_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
-            state.position_deltas, push, next_state.position - state.position), 0.0),
-        gradient_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
-            state.gradient_deltas, push,
-            next_state.objective_gradient - state.objective_gradient), 0.0))]
+    return [_push_history(state, next_state, restart)]
 
   return tf.while_loop(cond, body, [state])[0]
 
@@ -108,14 +100,7 @@ def _minimize_with_terms(value_and_gradients, with_terms, state, max_iterations)
         state, value_and_gradients, direction, with_terms)
     restart = next_state.failed & ~state.failed & has_history(state)
     next_state = next_state._replace(failed=next_state.failed & ~restart)
-    push = ~(next_state.converged | next_state.failed | restart)
-    keep = ~restart[tf.newaxis, :, tf.newaxis]
-    next_state = next_state._replace(
-        position_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
-            state.position_deltas, push, next_state.position - state.position), 0.0),
-        gradient_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
-            state.gradient_deltas, push,
-            next_state.objective_gradient - state.objective_gradient), 0.0))
+    next_state = _push_history(state, next_state, restart)
     # A member that did not move keeps what it knew; one that moved knows its terms
     # only if the point it moved to is the natural step just evaluated.
     # (terms is [B, 0] before the first step: padded with zeros to [B, T].)
@@ -131,6 +116,19 @@ def _minimize_with_terms(value_and_gradients, with_terms, state, max_iterations)
   return tuple(tf.while_loop(
       cond, body, [state, terms, known],
       shape_invariants=[state_shapes, tf.TensorShape([batch, None]), known.shape]))
+
+
+def _push_history(state, next_state, restart):
+  """tfp's history update: push the step and the gradient change unless the member
+  stopped; a member that restarts (see minimize) drops its whole history."""
+  push = ~(next_state.converged | next_state.failed | restart)
+  keep = ~restart[tf.newaxis, :, tf.newaxis]
+  return next_state._replace(
+      position_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
+          state.position_deltas, push, next_state.position - state.position), 0.0),
+      gradient_deltas=tf.where(keep, tfp_lbfgs._queue_push(  # pylint: disable=protected-access
+          state.gradient_deltas, push,
+          next_state.objective_gradient - state.objective_gradient), 0.0))
 
 
 def has_history(state):
