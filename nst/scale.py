@@ -120,15 +120,16 @@ def check(options, given, num_styles):
   if not enabled(options):
     stray = [f"--{name}" for name in OPTION_NAMES[1:] if name in given]
     if stray:
-      raise UserError(f"{' and '.join(stray)} only appl{'y' if len(stray) > 1 else 'ies'}"
-                      " with --fine_style_image (the "
-                      "artwork whose fine scale replaces --style_image's); add it or "
-                      "drop them")
+      verb = "apply" if len(stray) > 1 else "applies"
+      raise UserError(f"{' and '.join(stray)} only {verb} with --fine_style_image "
+                      "(the artwork whose fine scale replaces --style_image's); add it "
+                      "or drop them")
     return
   layers = _layers(options["fine_style_layers"])
   if not layers:
     raise UserError("--fine_style_layers is empty; name the shallow layers whose Gram "
-                    f"matrices come from --fine_style_image, e.g. {','.join(DEFAULT_LAYERS)}")
+                    "matrices come from --fine_style_image, e.g. "
+                    + ",".join(DEFAULT_LAYERS))
   vgg.check_layers(layers, "--fine_style_layers")
   if len(set(layers)) != len(layers):
     raise UserError(f"--fine_style_layers lists a layer twice: {','.join(layers)}")
@@ -173,23 +174,25 @@ def plan(options, given, preset, coarse, fine, output, shape, style_scale):
   layers, steps = _layers(options["fine_style_layers"]), options["fine_style_steps"]
   side = max(shape) if style_scale is None else max(1, round(style_scale * max(shape)))
   out = style_output(output)
-  resume, overwrite, reuse = options["resume"], options["overwrite"], False
-  style_resume = False  # the synthesis was interrupted: continue it
-  if out is not None and resume:
-    paths = records.paths(out)
-    style_resume = os.path.isfile(paths["checkpoint"])
-    if not style_resume:
-      reuse = True  # checked below: its image and record must be complete
-      main = records.paths(output)["checkpoint"]
-      if not os.path.isfile(main) and not os.path.isfile(paths["record"]):
-        raise UserError(f"--resume: no checkpoint {main!r} nor {paths['checkpoint']!r} "
-                        "(one is written when a run is interrupted); run without "
-                        "--resume")
+  resume = options["resume"] and out is not None
+  # With --resume: the synthesis was interrupted (its checkpoint): continue it; else
+  # it finished (its image and record, checked below): keep it.
+  style_resume = (resume and steps > 0
+                  and os.path.isfile(records.paths(out)["checkpoint"]))
+  reuse = resume and steps > 0 and not style_resume
+  if resume and not style_resume:
+    main = records.paths(output)["checkpoint"]
+    if not os.path.isfile(main) and not (
+        reuse and os.path.isfile(records.paths(out)["record"])):
+      raise UserError(f"--resume: no checkpoint {main!r} nor "
+                      f"{records.paths(out)['checkpoint']!r} (one is written when a "
+                      "run is interrupted); run without --resume")
   try:
+    # Resuming, the synthesis's files are this run's own: no --overwrite needed.
     prepared = run_lib.prepare(
         coarse, fine, out, preset=preset,
         **synthesis_options(options, side, layers, steps),
-        overwrite=overwrite or reuse, resume=style_resume)
+        overwrite=options["overwrite"] or resume, resume=style_resume)
   except UserError as e:
     raise UserError(f"combining scales (the synthesis of the new style image from "
                     f"--style_image and --fine_style_image): {e}") from None
@@ -234,7 +237,8 @@ def _progress(log, every):
 
 
 def _entry(plan_, record, path):
-  """What the transfer's record keeps of the synthesis."""
+  """What the transfer's record keeps of the synthesis (no record file when it had
+  0 steps: nothing was run)."""
   result = record["result"]
   start = record["history"][0] if record["history"] else {}
   return dict(fine_style_image=plan_.fine_path, layers=list(plan_.layers),
@@ -244,7 +248,7 @@ def _entry(plan_, record, path):
               initial_losses=start.get("style_layers"),
               losses=result["losses"].get("style_layers"),
               image=None if path is None else os.path.abspath(path),
-              record=None if path is None else os.path.abspath(
+              record=None if path is None or plan_.steps == 0 else os.path.abspath(
                   records.paths(path)["record"]),
               reused=plan_.reuse)
 

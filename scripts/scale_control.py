@@ -27,6 +27,7 @@ from nst import color
 from nst import figures
 from nst import image as image_lib
 from nst import scale
+from nst.errors import UserError
 
 PRESET = "paper"
 OPTIONS = dict(init="content")  # as the authors' notebook: start from the photograph
@@ -54,8 +55,15 @@ def fine_style_steps():
   return common.num_steps()
 
 
+def combined_name(coarse, fine):
+  return f"combined_{coarse}__{fine}"
+
+
 def build(folder):
   coarse, fine = COARSE_STYLE.value, FINE_STYLE.value
+  if coarse == fine:
+    raise UserError(f"--coarse_style and --fine_style are both {coarse}; give two "
+                    "artworks")
   content = figures.load_pair(folder, common.CONTENT, common.STYLES[coarse],
                               common.image_size())[0]
   # Both artworks as every figure uses them: at the photograph's size.
@@ -67,16 +75,17 @@ def build(folder):
                   fine_style_layers=tuple(FINE_STYLE_LAYERS.value),
                   fine_style_steps=fine_style_steps())
   cells = [
-      figures.Cell("coarse", 1, 1, dict(common_options), content, artworks[0],
+      # Cells are named after their artworks, so that another choice is another cell.
+      figures.Cell(coarse, 1, 1, dict(common_options), content, artworks[0],
                    caption=f"{coarse} alone",
                    sources={"content": common.CONTENT, "style": common.STYLES[coarse]},
                    preset=PRESET),
-      figures.Cell("fine", 1, 2, dict(common_options), content, artworks[1],
+      figures.Cell(fine, 1, 2, dict(common_options), content, artworks[1],
                    caption=f"{fine} alone",
                    sources={"content": common.CONTENT, "style": common.STYLES[fine]},
                    preset=PRESET),
-      figures.Cell("combined", 1, 3, dict(common_options, **combined), content,
-                   artworks[0], caption=f"coarse {coarse}, fine {fine}",
+      figures.Cell(combined_name(coarse, fine), 1, 3, dict(common_options, **combined),
+                   content, artworks[0], caption=f"coarse {coarse}, fine {fine}",
                    sources={"content": common.CONTENT, "style": common.STYLES[coarse],
                             "fine_style_image": common.STYLES[fine]},
                    preset=PRESET),
@@ -97,11 +106,13 @@ def build(folder):
 def summarize(records, output_dir, layout):
   """The combined cell's style image, as synthesised, above its result; its
   synthesis (layers, iterations, losses) in the figure's JSON."""
-  path = scale.style_output(os.path.join(output_dir, "combined.png"))
+  name = combined_name(layout["extra"]["coarse_style"], layout["extra"]["fine_style"])
+  path = scale.style_output(os.path.join(output_dir, name + ".png"))
   layout["sources"][(0, 3)] = (image_lib.load_image(path), "combined style")
+  layout["extra"]["combined_style_image"] = os.path.basename(path)
   for record in records:
-    if record["name"] == "combined":
-      with open(os.path.join(output_dir, "combined.json"), encoding="utf-8") as f:
+    if record["name"] == name:
+      with open(os.path.join(output_dir, name + ".json"), encoding="utf-8") as f:
         record["fine_style"] = json.load(f)["fine_style"]
 
 

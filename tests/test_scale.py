@@ -74,7 +74,8 @@ def test_new_style_takes_the_fine_texture_and_keeps_the_coarse_layout(paths,
                                  vgg_weights=weights_path)
   shallow_deep = probe.record["history"][0]["style_layers"]
   full_deep = full.record["result"]["losses"]["style_layers"]
-  print("deep losses against the fine artwork: shallow", shallow_deep, "full", full_deep)
+  print("deep losses against the fine artwork: shallow", shallow_deep, "full",
+        full_deep)
   for layer in ("relu4_1", "relu5_1"):
     assert shallow_deep[layer] > 3 * full_deep[layer], layer
   assert image.structure_score(full.image, coarse) < kept - 0.1
@@ -129,7 +130,9 @@ def test_zero_steps_keep_the_coarse_artwork(tmp_path, paths, weights_path):
   coarse = image.load_image(paths["coarse"])
   expected = image.to_uint8(image.resize(coarse, image.scaled_shape(coarse.shape, 48)))
   np.testing.assert_array_equal(written, expected)
-  assert result.record["fine_style"]["iterations"] == 0
+  entry = result.record["fine_style"]
+  assert entry["iterations"] == 0 and entry["record"] is None  # nothing was run
+  assert not (tmp_path / "z_style.json").exists()
 
 
 def test_interrupted_runs_resume_to_the_uninterrupted_image(tmp_path, combined, paths,
@@ -192,8 +195,9 @@ def test_bad_values_are_one_line_errors(tmp_path, paths, args, message):
   args = [a.format(fine=paths["fine"]) for a in args]
   if not any(a.startswith("--pyramid") for a in args):
     args.append("--image_size=32")
-  result = nst(f"--content_image={paths['content']}", f"--style_image={paths['coarse']}",
-               f"--output={tmp_path / 'out.png'}", *args, cwd=tmp_path)
+  result = nst(f"--content_image={paths['content']}",
+               f"--style_image={paths['coarse']}", f"--output={tmp_path / 'out.png'}",
+               *args, cwd=tmp_path)
   assert_refused(result, message, existing)
   assert sorted(os.listdir(tmp_path)) == ["earlier.png"]
 
@@ -201,9 +205,10 @@ def test_bad_values_are_one_line_errors(tmp_path, paths, args, message):
 def test_an_existing_style_image_is_not_overwritten(tmp_path, paths):
   existing = tmp_path / "out_style.png"
   existing.write_bytes(b"an earlier result")
-  result = nst(f"--content_image={paths['content']}", f"--style_image={paths['coarse']}",
-               f"--fine_style_image={paths['fine']}", f"--output={tmp_path / 'out.png'}",
-               "--image_size=32", cwd=tmp_path)
+  result = nst(f"--content_image={paths['content']}",
+               f"--style_image={paths['coarse']}",
+               f"--fine_style_image={paths['fine']}",
+               f"--output={tmp_path / 'out.png'}", "--image_size=32", cwd=tmp_path)
   assert_refused(result, r"out_style.png' exists; pass --overwrite", existing)
 
 
@@ -216,13 +221,15 @@ def test_scale_control_script_quick(tmp_path, images_dir, weights_path):
   assert result.returncode == 0, result.stderr[-2000:]
   record = json.loads((tmp_path / "scale_control.json").read_text())
   cells = {cell["name"]: cell for cell in record["cells"]}
-  assert set(cells) == {"coarse", "fine", "combined"}
+  combined_cell = "combined_starry_night__scream"
+  assert set(cells) == {"starry_night", "scream", combined_cell}
   for cell in cells.values():
     assert cell["iterations"] == 3
     assert cell["losses"]["total"] < cell["init_losses"]["total"]
-  synthesis = cells["combined"]["fine_style"]
+  synthesis = cells[combined_cell]["fine_style"]
   assert synthesis["iterations"] == 5 and synthesis["layers"] == ["relu1_1", "relu2_1"]
-  assert (tmp_path / "combined_style.png").is_file()
+  assert record["combined_style_image"] == combined_cell + "_style.png"
+  assert (tmp_path / record["combined_style_image"]).is_file()
   sheet = image.load_image(str(tmp_path / "scale_control.png"))
   assert sheet.shape[0] > 200 and sheet.shape[1] > 160 * 4
   again = script("scale_control.py", *args)
