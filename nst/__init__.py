@@ -4,6 +4,7 @@
     result = nst.transfer("photo.jpg", "painting.jpg", image_size=256)
     result.image    # HxWx3 uint8 array
     result.record   # the run's record, the dict the `nst` command writes as JSON
+    new_style = nst.combine_scales("coarse.jpg", "fine.jpg", image_size=256).image
 
 Options have the `nst` command's flag names and defaults (`nst.PRESETS`); bad input
 raises `nst.UserError` with the command's one-line message. TensorFlow is imported
@@ -13,6 +14,7 @@ on the first run, not by `import nst`.
 from nst.config import DEFAULT_PRESET, OPTIONS, PRESETS
 from nst.errors import UserError
 from nst.run import Result, RunError, transfer
+from nst.scale import combine_scales
 
-__all__ = ["transfer", "Result", "UserError", "RunError", "PRESETS", "OPTIONS",
-           "DEFAULT_PRESET"]
+__all__ = ["transfer", "combine_scales", "Result", "UserError", "RunError", "PRESETS",
+           "OPTIONS", "DEFAULT_PRESET"]

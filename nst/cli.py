@@ -101,6 +101,20 @@ flags.DEFINE_string(
     "as --image_size), e.g. 256:300,512:100: each level starts from the previous "
     "one's result upsampled (see README, Scale control). Replaces --image_size and "
     "--num_steps. Default: one scale.")
+flags.DEFINE_string(
+    "fine_style_image", _default("fine_style_image"),
+    "Scale control (Gatys et al. 2017): an artwork whose fine scale replaces "
+    "--style_image's. A new style image is synthesised from --style_image (its coarse "
+    "scale kept) with this artwork's Gram matrices at --fine_style_layers, written "
+    "beside --output as <name>_style.png, and used as the style. Default: none.")
+flags.DEFINE_list(
+    "fine_style_layers", _default("fine_style_layers"),
+    "With --fine_style_image: the shallow layers whose Gram matrices come from it "
+    "(equal weights; the authors' code at 512 px: relu1_1,relu2_1).")
+flags.DEFINE_integer(
+    "fine_style_steps", _default("fine_style_steps"),
+    "With --fine_style_image: L-BFGS iterations of the new style image's synthesis; "
+    "0 uses --style_image as it is.")
 flags.DEFINE_enum(
     "color_control", _default("color_control"), list(color.COLOR_CONTROLS),
     "Keep the photograph's colours (Gatys et al. 2017): luminance (transfer on "
@@ -266,6 +280,9 @@ def run(prepared, live=None):
   styles = ",".join(p or run_lib.ARRAY for p in prepared.sources["style"])
   steps = (f"coarse-to-fine {options['pyramid']} (size:iterations)"
            if options["pyramid"] else f"{settings.num_steps} L-BFGS iterations")
+  if prepared.scale is not None:
+    styles += (f" (coarse scale; fine scale from "
+               f"{prepared.scale.fine_path or run_lib.ARRAY})")
   print(f"nst: {prepared.sources['content']} in the style of {styles}, "
         f"{width}x{height} px, {steps}, "
         f"preset {prepared.preset}, alpha={settings.alpha:g} beta={settings.beta:g}, "

@@ -216,6 +216,14 @@ OPTIONS = {
     # Coarse-to-fine levels "size:iterations,..." (pyramid.py); "": one scale. Given,
     # it sets the size and iterations in place of image_size and num_steps.
     "pyramid": "",
+    # Scale combination (scale.py): the artwork whose fine scale replaces the (one)
+    # style image's; "": none. A new style image is synthesised from the style image
+    # with this one's Gram matrices at fine_style_layers (equal weights), in
+    # fine_style_steps iterations (0: none), then used as the style. The layers and
+    # iterations are the authors' code's at 512 px.
+    "fine_style_image": "",
+    "fine_style_layers": ("relu1_1", "relu2_1"),
+    "fine_style_steps": 500,
 }
 
 # The authors' code's conventions (README, "Why 1e-6 and not 1e-3", variant (c)): mean

@@ -23,6 +23,7 @@ from nst import memory
 from nst import normalize
 from nst import pyramid as pyramid_lib
 from nst import records
+from nst import scale as scale_lib
 from nst import spatial
 from nst import vgg
 from nst import weights as weights_lib
@@ -66,6 +67,7 @@ class Prepared:
   normalize_source: str = None
   guides: tuple = None    # spatial control: optimize.Problem's `guides`, or None
   request: dict = None    # the inputs and explicit options as given (pyramid levels)
+  scale: object = None    # --fine_style_image: the scale combination (scale.Plan)
 
   @property
   def shape(self):
@@ -145,6 +147,12 @@ def prepare(content, style, output=None, *, preset=None, **options):
   if not style_list:
     raise UserError("--style_image: no style image given; give at least one")
   settings.blend_weights(len(style_list))
+  scale_lib.check(options, given, len(style_list))
+  if scale_lib.enabled(options):
+    fine, fine_path = _load(options["fine_style_image"], "--fine_style_image")
+    image_lib.check_min_side(fine, vgg.min_image_side(
+        scale_lib.flag_values(options)["fine_style_layers"]),
+        _what("--fine_style_image", fine_path))
   if settings.content_masks:
     spatial.check_counts(settings.content_masks, settings.style_masks, len(style_list))
   styles, style_paths, style_shapes = [], [], []
@@ -186,8 +194,18 @@ def prepare(content, style, output=None, *, preset=None, **options):
   weights_path = weights_lib.resolve(options["vgg_weights"])
   normalize_source = (normalize.default_source(options["normalize_images"])
                       if settings.normalize_vgg else None)
+  scale = None
+  if scale_lib.enabled(options):  # the synthesis of the new style image, checked
+    scale = scale_lib.plan(options, given, preset, style_list[0],
+                           options["fine_style_image"], output, shape,
+                           settings.style_scale)
   if output is not None:
-    _check_existing_outputs(output, options["resume"], options["overwrite"])
+    # Combining scales, --resume may continue the synthesis (the transfer's own
+    # checkpoint not written yet); scale.plan checked that there is one.
+    resume = options["resume"] and (scale is None or os.path.isfile(
+        records.paths(output)["checkpoint"]))
+    _check_existing_outputs(output, resume, options["overwrite"] or (
+        options["resume"] and not resume))
     pyramid_lib.check_outputs(output, levels, options["resume"], options["overwrite"])
   return Prepared(options=options, preset=preset or config.DEFAULT_PRESET,
                   settings=settings, content=content_image, styles=styles, init=init,
@@ -195,7 +213,7 @@ def prepare(content, style, output=None, *, preset=None, **options):
                   sources={"content": content_path, "style": style_paths},
                   output=output, step_dir=step_dir, weights_path=weights_path,
                   normalize_source=normalize_source, guides=guides,
-                  request=dict(content=content, style=style, given=given))
+                  request=dict(content=content, style=style, given=given), scale=scale)
 
 
 def _mask_lists(options):
@@ -244,6 +262,19 @@ def _color_controlled(content, styles, settings):
                                                    settings.histogram_match), 0, 255)
                      for s in styles]
   return content, styles
+
+
+def with_style(prepared, artwork):
+  """`prepared` with `artwork` (float RGB 0-255, any size) as its only artwork, in
+  place of the one it was prepared with: resized as artworks are (_style_at_scale),
+  under the run's colour control, and as the start if --init=style."""
+  settings = prepared.settings
+  style = _style_at_scale(artwork, prepared.shape, settings, None)
+  _, styles = _color_controlled(prepared.photograph, [style], settings)
+  init = prepared.init
+  if isinstance(prepared.options["init"], str) and prepared.options["init"] == "style":
+    init = image_lib.resize(styles[0], prepared.shape)
+  return dataclasses.replace(prepared, styles=styles, init=init)
 
 
 def final_image(prepared, image):
@@ -354,11 +385,13 @@ def done_before(prepared):
       record = json.load(f)
   except (OSError, ValueError):
     return None
+  flags = record.get("flags", {})
   same = (record.get("settings") == records.settings_dict(prepared.settings)
           and record.get("shape") == list(prepared.shape)
           and not record.get("result", {}).get("partial", True)
-          and (record.get("flags", {}).get("pyramid") or "")
-          == (prepared.options.get("pyramid") or ""))
+          and (flags.get("pyramid") or "") == (prepared.options.get("pyramid") or "")
+          and all(flags.get(name) == value for name, value in
+                  scale_lib.flag_values(prepared.options).items()))
   return record if same else None
 
 
@@ -417,6 +450,8 @@ def execute(prepared, callback=None, log=None):
   """
   if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
     return pyramid_lib.execute(prepared, callback=callback, log=log)
+  if prepared.scale is not None:  # a new style image first, then the transfer
+    return scale_lib.execute(prepared, callback=callback, log=log)
   optimize, device = engine()
   run = _begin(prepared, optimize, device, log)
   last, stopped, signal_code = None, None, 0
@@ -439,9 +474,9 @@ def batch_key(prepared):
   """Prepared runs with the same key can be optimised as one batch (execute_batch):
   the same image shape, network and loss, the same number of steps and reporting;
   they may differ in their images, init and seed. None: this run goes alone (it
-  resumes a checkpoint, has guidance masks or pyramid levels)."""
+  resumes a checkpoint, has guidance masks, pyramid levels or a scale combination)."""
   if (prepared.options["resume"] or prepared.guides is not None
-      or prepared.options.get("pyramid")):
+      or prepared.options.get("pyramid") or prepared.scale is not None):
     return None
   settings = dataclasses.replace(
       prepared.settings, init="random", seed=0, style_blend_weights=None,
@@ -632,6 +667,7 @@ def _flag_values(prepared):
     elif isinstance(value, tuple):
       value = list(value)
     values[name] = value
+  values.update(scale_lib.flag_values(prepared.options))  # None where not combining
   return values
 
 
