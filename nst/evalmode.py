@@ -11,6 +11,9 @@ faster, and caches the decision in CACHE_NAME beside the weights, keyed by every
 the timing depends on (`key_parts`): a new TensorFlow, another CPU or device, another
 size bucket or precision is measured again.
 
+XLA needs more memory than plain (memory.XLA_FACTOR): auto does not time or use it
+where its estimate exceeds the memory available (a note says so; nothing is cached).
+
 oneDNN on or off (TF_ENABLE_ONEDNN_OPTS) is not chosen here: it can only be set before
 TensorFlow loads; benchmarks/eval_mode.py measures it in a child process.
 """
@@ -140,6 +143,11 @@ def choose(requested, problem, position, cache_dir, device, log=None):
   path = os.path.join(cache_dir, CACHE_NAME)
   decisions = _read(path, info, log)
   hit = decisions.get(key)
+  short = _xla_short_of_memory(problem)
+  if short and isinstance(hit, dict) and hit.get("mode") == "xla":
+    _note(info, log, f"eval_mode auto: using plain, not the cached xla: {short}")
+    return problem.using("plain"), dict(info, used="plain", source="fallback",
+                                        cache=path, key=parts)
   if isinstance(hit, dict) and hit.get("mode") in CANDIDATES:
     log(f"eval_mode auto: {hit['mode']} (this machine's measurement, cached in {path})")
     return problem.using(hit["mode"]), dict(
@@ -150,6 +158,9 @@ def choose(requested, problem, position, cache_dir, device, log=None):
   began = time.perf_counter()
   seconds, failed = {}, []
   for mode in CANDIDATES:
+    if mode == "xla" and short:
+      _note(info, log, f"eval_mode auto: {short}")  # not cached: memory may be freed
+      continue
     try:
       seconds[mode] = time_evaluations(problem.using(mode), position)
     except Exception as e:  # pylint: disable=broad-except
@@ -166,15 +177,30 @@ def choose(requested, problem, position, cache_dir, device, log=None):
   log(f"eval_mode auto: {used} (" + ", ".join(
       f"{m} {min(ts):.3f} s" for m, ts in seconds.items())
       + " an evaluation, measured now" + ")")
-  decisions[key] = measured
-  try:
-    write_json(path, {"nst_eval_mode": CACHE_FORMAT, "decisions": decisions})
-  except OSError as e:
-    _note(info, log, f"eval_mode auto: could not cache the decision at {path}: {e}")
+  if not short:
+    decisions[key] = measured
+    try:
+      write_json(path, {"nst_eval_mode": CACHE_FORMAT, "decisions": decisions})
+    except OSError as e:
+      _note(info, log, f"eval_mode auto: could not cache the decision at {path}: {e}")
   return problem.using(used), dict(
       info, used=used, source="measured", cache=path, key=parts,
       seconds=measured["seconds"], measured_at=measured["measured_at"],
       measure_seconds=round(time.perf_counter() - began, 3))
+
+
+def _xla_short_of_memory(problem):
+  """Why XLA cannot be timed or used for `problem` here (its estimated peak exceeds
+  the memory available: memory.XLA_FACTOR), or None. The run was checked against
+  plain's estimate only, so that auto never refuses what plain can do."""
+  from nst import memory  # pylint: disable=g-import-not-at-top
+  available = memory.available_bytes()
+  needed = memory.estimate_bytes(problem.shape, problem.settings.layers(),
+                                 problem.settings.num_correction_pairs, "xla")
+  if available is None or needed <= available:
+    return None
+  return (f"xla skipped: at this size it needs about {needed / 2**30:.1f} GiB, "
+          f"{available / 2**30:.1f} GiB is available")
 
 
 def _read(path, info, log):

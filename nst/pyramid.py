@@ -102,7 +102,7 @@ def shapes(content_shape, levels):
   return [image_lib.scaled_shape(content_shape, level.size) for level in levels]
 
 
-def check_levels(settings, content_shape, levels):
+def check_levels(settings, content_shape, levels, eval_mode="plain"):
   """Refuse, before any work, a first level too small for the deepest layer, or a
   level whose estimated peak memory this machine lacks (the largest is the last)."""
   if not levels:
@@ -120,10 +120,11 @@ def check_levels(settings, content_shape, levels):
     return
   for k, (shape, level) in enumerate(zip(level_shapes, levels), start=1):
     estimate = memory.estimate_bytes(shape, settings.layers(),
-                                     settings.num_correction_pairs)
+                                     settings.num_correction_pairs, eval_mode)
     if estimate > available:
       side = memory.largest_fitting_side(shape, settings.layers(),
-                                         settings.num_correction_pairs, available)
+                                         settings.num_correction_pairs, available,
+                                         eval_mode)
       raise UserError(f"--pyramid: level {k} ({shape[1]}x{shape[0]} px) needs about "
                       f"{estimate / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is "
                       f"available; end the pyramid at {side} px or less")

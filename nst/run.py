@@ -140,9 +140,12 @@ def prepare(content, style, output=None, *, preset=None, **options):
   image_lib.check_min_side(content_image, min_side, _what("--content_image",
                                                           content_path))
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
-  pyramid_lib.check_levels(settings, content_image.shape, levels)
+  # The refusal uses the plain estimate unless XLA was asked for: auto times XLA only
+  # where its estimate fits (evalmode.choose).
+  memory_mode = "xla" if options["eval_mode"] == "xla" else "plain"
+  pyramid_lib.check_levels(settings, content_image.shape, levels, memory_mode)
   settings.check_image_shape(shape)
-  _check_memory(settings, shape)
+  _check_memory(settings, shape, memory_mode)
   style_list = list(style) if isinstance(style, (list, tuple)) else [style]
   if not style_list:
     raise UserError("--style_image: no style image given; give at least one")
@@ -333,17 +336,19 @@ def _style_at_scale(artwork, shape, settings, path):
   return image_lib.resize(artwork, scaled)
 
 
-def _check_memory(settings, shape):
+def _check_memory(settings, shape, eval_mode):
   """Refuse, before any work, a size whose estimated peak memory this machine lacks.
 
   This is host memory, what a CPU run needs; on a GPU, TensorFlow's allocator reports
   running out of GPU memory itself.
   """
   available = memory.available_bytes()
-  needed = memory.estimate_bytes(shape, settings.layers(), settings.num_correction_pairs)
+  needed = memory.estimate_bytes(shape, settings.layers(), settings.num_correction_pairs,
+                                 eval_mode)
   if available is not None and needed > available:
     side = memory.largest_fitting_side(shape, settings.layers(),
-                                       settings.num_correction_pairs, available)
+                                       settings.num_correction_pairs, available,
+                                       eval_mode)
     raise UserError(
         f"--image_size: a {shape[1]}x{shape[0]} px run needs about {needed / 2**30:.1f} "
         f"GiB but {available / 2**30:.1f} GiB is available; the largest that fits is "

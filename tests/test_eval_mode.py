@@ -18,6 +18,7 @@ from helpers import photograph
 import nst
 from nst import config
 from nst import evalmode
+from nst import memory
 from nst import optimize
 
 # original: no normalisation to compute. It pins eval_mode=plain, so the tests of the
@@ -223,3 +224,45 @@ def test_a_bad_eval_mode_is_one_line_exit_2_and_a_user_error(pair):
                                           r"xla, got 'fast'"):
     nst.transfer(*pair, eval_mode="fast", **SMALL)
   assert config.OPTIONS["eval_mode"] == "auto"
+
+
+def test_xla_is_not_timed_or_used_where_its_memory_estimate_does_not_fit(
+    pair, vgg_weights, tmp_path, fake_timings, monkeypatch):
+  seconds, timed = fake_timings  # xla would win (1 s against 2 s) were it timed
+  content, style = (np.asarray(p[:32, :32], np.float32) for p in pair)
+  problem = optimize.Problem(content, style, config.Settings(), vgg_weights=vgg_weights)
+  x = optimize.initial_image("random", content, style, 0).reshape(1, -1)
+  args = ((32, 32), problem.settings.layers(), problem.settings.num_correction_pairs)
+  plain, xla = memory.estimate_bytes(*args), memory.estimate_bytes(*args, "xla")
+  # XLA_FACTOR of what grows with the image, the runtime once.
+  assert xla - memory.RUNTIME_BYTES == pytest.approx(
+      memory.XLA_FACTOR * (plain - memory.RUNTIME_BYTES))
+  available = {"bytes": (plain + xla) / 2}
+  monkeypatch.setattr(memory, "available_bytes", lambda: available["bytes"])
+  logged = []
+  used, info = evalmode.choose("auto", problem, x, str(tmp_path), "CPU", logged.append)
+  assert used.eval_mode == "plain" and info["source"] == "measured"
+  assert dict(timed) == {"plain": 1}
+  assert len(info["notes"]) == 1 and "xla skipped" in info["notes"][0]
+  assert any("GiB is available" in line for line in logged)
+  assert not (tmp_path / evalmode.CACHE_NAME).exists()  # measured again with memory
+
+  available["bytes"] = 2 * xla  # now both are timed, xla wins and is cached
+  assert evalmode.choose("auto", problem, x, str(tmp_path), "CPU")[1]["used"] == "xla"
+  available["bytes"] = (plain + xla) / 2  # a cached xla is not used without memory
+  used, info = evalmode.choose("auto", problem, x, str(tmp_path), "CPU")
+  assert (used.eval_mode, info["source"]) == ("plain", "fallback")
+  assert "not the cached xla" in info["notes"][0]
+
+
+def test_a_forced_xla_run_is_refused_by_xlas_memory_estimate(pair, weights_here,
+                                                             monkeypatch):
+  settings = config.Settings()
+  args = ((40, 40), settings.layers(), settings.num_correction_pairs)
+  between = (memory.estimate_bytes(*args) + memory.estimate_bytes(*args, "xla")) / 2
+  monkeypatch.setattr(memory, "available_bytes", lambda: between)
+  options = dict(image_size=40, num_steps=1, vgg_weights=weights_here)
+  with pytest.raises(nst.UserError, match=r"--image_size: a 40x40 px run needs about"):
+    nst.transfer(pair[0][:40, :40], pair[1], eval_mode="xla", **options)
+  assert nst.transfer(pair[0][:40, :40], pair[1], eval_mode="plain",
+                      **options).last.iteration == 1

@@ -43,6 +43,25 @@ def test_unit_first_solves_a_quadratic_with_about_one_evaluation_an_iteration():
   assert evaluations <= 1.5 * iterations, (evaluations, iterations)
 
 
+def test_first_step_grows_to_the_first_wolfe_step_not_to_the_line_minimum():
+  # f = 1/2 |x|^2 from x0 = 100: along -g the line is phi(t) = 1/2 (1 - t)^2 |x0|^2,
+  # minimum at t = 1. The first trial moves the largest pixel one level: t = 1/100.
+  # The curvature condition phi'(t) >= 0.9 phi'(0) needs t >= 0.1, so the trial grows
+  # 1/100 -> 4/100 -> 16/100 and stops there (2 more evaluations), as L-BFGS-B's
+  # search does; Hager-Zhang would have gone on to t = 1, the minimum along the line.
+  # Member 1 has 10x the gradient: its trial is 1/1000 and it grows 4 times (t =
+  # 0.256), while member 0 waits unchanged.
+  f = quadratic(np.ones(4))
+  x0 = tf.constant([[100.0] * 4, [1000.0] * 4], tf.float32)
+  state = lbfgs.minimize(f, lbfgs.initial_state(f, x0, 5), 1)
+  np.testing.assert_allclose(state.position.numpy(),
+                             [[100 * (1 - 0.16)] * 4, [1000 * (1 - 0.256)] * 4],
+                             rtol=1e-5)
+  # The start, the trial and the 4 growths of the batch (member 0's wait included).
+  assert int(state.num_objective_evaluations) == 6
+  assert lbfgs.has_history(state).numpy().all()
+
+
 def test_batch_members_stop_independently():
   # Member 0 starts at the minimum: its zero gradient gives no descent direction, so
   # it stops at once (tfp reports that as a failed line search) without moving;
