@@ -2,6 +2,8 @@
 immunohistochemistry micrograph, the CLI's default pair, so nothing is downloaded), the
 noise start, and how a time is taken."""
 
+import json
+import os
 import statistics
 
 import numpy as np
@@ -43,3 +45,16 @@ def describe_cpu(info):
   vector = [name for name in ("avx512f", "avx2", "fma") if info[name]]
   return (f"{info['cpu_model']} (cpuinfo family {info['family']} model "
           f"{info['model']}); {', '.join(vector) or 'no AVX2'}; {info['cores']} cores")
+
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def write_results(name, summary, lines, folder=RESULTS):
+  """<folder>/<name>.json (everything) and <name>.md (the table), and print the table."""
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, f"{name}.json"), "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=1)
+  with open(os.path.join(folder, f"{name}.md"), "w", encoding="utf-8") as f:
+    f.write("\n".join(lines) + "\n")
+  print("\n".join(lines))

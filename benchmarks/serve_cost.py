@@ -25,8 +25,6 @@ from absl import flags
 
 import common
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
 IMAGE_SIZE = flags.DEFINE_integer("image_size", 256, "Longest side in px.")
 NUM_STEPS = flags.DEFINE_integer("num_steps", 60, "L-BFGS iterations per run.")
 ROUNDS = flags.DEFINE_integer("rounds", 3, "Rounds of the three variants.")
@@ -101,12 +99,7 @@ def main(argv):
     lines.append(f"| {variant} | {median:.2f} | {median / plain:.3f} | "
                  f"{', '.join(f'{t:.2f}' for t in times)} |")
   lines += ["", f"images bitwise equal across all runs: {summary['bitwise_equal']}"]
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, "serve_cost.json"), "w", encoding="utf-8") as f:
-    json.dump(summary, f, indent=1)
-  with open(os.path.join(RESULTS, "serve_cost.md"), "w", encoding="utf-8") as f:
-    f.write("\n".join(lines) + "\n")
-  print("\n".join(lines))
+  common.write_results("serve_cost", summary, lines)
 
 
 if __name__ == "__main__":
