@@ -143,7 +143,7 @@ def choose(requested, problem, position, cache_dir, device, log=None):
   path = os.path.join(cache_dir, CACHE_NAME)
   decisions = _read(path, info, log)
   hit = decisions.get(key)
-  short = _xla_short_of_memory(problem)
+  short = None if str(device).startswith("GPU") else _xla_short_of_memory(problem)
   if short and isinstance(hit, dict) and hit.get("mode") == "xla":
     _note(info, log, f"eval_mode auto: using plain, not the cached xla: {short}")
     return problem.using("plain"), dict(info, used="plain", source="fallback",
@@ -190,9 +190,10 @@ def choose(requested, problem, position, cache_dir, device, log=None):
 
 
 def _xla_short_of_memory(problem):
-  """Why XLA cannot be timed or used for `problem` here (its estimated peak exceeds
-  the memory available: memory.XLA_FACTOR), or None. The run was checked against
-  plain's estimate only, so that auto never refuses what plain can do."""
+  """Why XLA cannot be timed or used for `problem` on this CPU (its estimated peak
+  exceeds the host memory available: memory.XLA_FACTOR), or None. The run was checked
+  against plain's estimate only, so that auto never refuses what plain can do. (On a
+  GPU, TensorFlow's allocator reports running out of GPU memory itself.)"""
   from nst import memory  # pylint: disable=g-import-not-at-top
   available = memory.available_bytes()
   needed = memory.estimate_bytes(problem.shape, problem.settings.layers(),
