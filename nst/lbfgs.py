@@ -71,23 +71,14 @@ def minimize(value_and_gradients, state, max_iterations, line_search="unit_first
 
   def body(state):
     state = bfgs_utils.terminate_if_not_finite(state)
-    direction = tfp_lbfgs._get_search_direction(state)  # pylint: disable=protected-access
     if line_search == "hager_zhang":
+      direction = tfp_lbfgs._get_search_direction(state)  # pylint: disable=protected-access
       next_state = bfgs_utils.line_search_step(
           state, value_and_gradients, direction, zero, zero, zero,
           bfgs_utils.converged_all, MAX_LINE_SEARCH_ITERATIONS, zero)
       restart = tf.zeros_like(next_state.failed)
-    else:
-      direction = tf.where(has_history(state)[..., tf.newaxis], direction,
-                           -state.objective_gradient)
-      next_state = _unit_first_step(state, value_and_gradients, direction)
-      # As L-BFGS-B: a line search that fails along the L-BFGS direction is not the
-      # end; the history is dropped and the next iteration searches along the
-      # gradient (with the first iteration's step). Only a failure without history
-      # stops the run.
-      restart = next_state.failed & ~state.failed & has_history(state)
-      next_state = next_state._replace(failed=next_state.failed & ~restart)
-    return [_push_history(state, next_state, restart)]
+      return [_push_history(state, next_state, restart)]
+    return [_unit_first_step(state, value_and_gradients)]
 
   return tf.while_loop(cond, body, [state])[0]
 
@@ -103,14 +94,8 @@ def _minimize_with_terms(value_and_gradients, with_terms, state, max_iterations)
   def body(state, terms, known):
     state = bfgs_utils.terminate_if_not_finite(state)
     inactive = state.failed | state.converged
-    direction = tfp_lbfgs._get_search_direction(state)  # pylint: disable=protected-access
-    direction = tf.where(has_history(state)[..., tf.newaxis], direction,
-                         -state.objective_gradient)
     next_state, step_terms, accepted = _unit_first_step(
-        state, value_and_gradients, direction, with_terms)
-    restart = next_state.failed & ~state.failed & has_history(state)
-    next_state = next_state._replace(failed=next_state.failed & ~restart)
-    next_state = _push_history(state, next_state, restart)
+        state, value_and_gradients, with_terms)
     # A member that did not move keeps what it knew; one that moved knows its terms
     # only if the point it moved to is the natural step just evaluated.
     # (terms is [B, 0] before the first step: padded with zeros to [B, T].)
@@ -147,7 +132,7 @@ def has_history(state):
   return tf.reduce_any(tf.not_equal(state.position_deltas[-1], 0), axis=-1)
 
 
-def _first_step(state, direction):
+def _first_step(direction, history):
   """Step length to try: 1 once L-BFGS has curvature pairs (its direction is then
   scaled by s'y/y'y); without them (the first iteration, or after a restart) the
   direction is the raw gradient, whose scale is arbitrary (1e-2 to 1e8 with alpha,
@@ -155,7 +140,7 @@ def _first_step(state, direction):
   grey level (and grow it from there: _grow_first_step)."""
   largest = tf.reduce_max(tf.abs(direction), axis=-1)
   first = tf.math.divide_no_nan(tf.ones_like(largest), largest)
-  return tf.where(has_history(state), tf.ones_like(largest), first)
+  return tf.where(history, tf.ones_like(largest), first)
 
 
 def _grow_first_step(probe, state, slope_0, step, val_step, terms, growing):
@@ -201,12 +186,18 @@ def _line_with_terms(with_terms, position, direction, t):
       df=tf.reduce_sum(gradient * direction, axis=-1), full_gradient=gradient), terms
 
 
-def _unit_first_step(state, value_and_gradients, direction, with_terms=None):
-  """One L-BFGS step: evaluate the natural step; keep it if it satisfies the Wolfe
+def _unit_first_step(state, value_and_gradients, with_terms=None):
+  """One L-BFGS iteration, its history pushed: evaluate the natural step along the
+  L-BFGS direction (the gradient's without history); keep it if it satisfies the Wolfe
   conditions, else let tfp's Hager-Zhang search go on from that evaluation.
 
   With `with_terms` (see minimize), returns (state, the natural step's terms, whether
   it was kept)."""
+  history = has_history(state)
+  direction = tf.where(
+      history[..., tf.newaxis],
+      tfp_lbfgs._get_search_direction(state),  # pylint: disable=protected-access
+      -state.objective_gradient)
   line = bfgs_utils._restrict_along_direction(  # pylint: disable=protected-access
       value_and_gradients, state.position, direction)
   slope_0 = tf.reduce_sum(state.objective_gradient * direction, axis=-1)
@@ -220,10 +211,10 @@ def _unit_first_step(state, value_and_gradients, direction, with_terms=None):
       return line(t), tf.zeros([ps.shape(slope_0)[0], 0], state.position.dtype)
     return _line_with_terms(with_terms, state.position, direction, t)
 
-  step = _first_step(state, direction)
+  step = _first_step(direction, history)
   val_step, step_terms = probe(step)
   step, val_step, step_terms, grown = _grow_first_step(
-      probe, state, slope_0, step, val_step, step_terms, ~inactive & ~has_history(state))
+      probe, state, slope_0, step, val_step, step_terms, ~inactive & ~history)
   # Weak Wolfe; the strong form (|slope| bound) made no measurable difference here.
   wolfe = (tf.math.is_finite(val_step.f) & (slope_0 < 0)
            & (val_step.f <= state.objective_value + SUFFICIENT_DECREASE * step * slope_0)
@@ -253,6 +244,12 @@ def _unit_first_step(state, value_and_gradients, direction, with_terms=None):
 
   next_state = ps.cond(bfgs_utils.converged_all(state.converged, state.failed),
                        lambda: after_search, move)
+  # As L-BFGS-B: a line search that fails along the L-BFGS direction is not the end;
+  # the history is dropped and the next iteration searches along the gradient (with
+  # the first iteration's step). Only a failure without history stops the run.
+  restart = next_state.failed & ~state.failed & history
+  next_state = _push_history(
+      state, next_state._replace(failed=next_state.failed & ~restart), restart)
   if with_terms is None:
     return next_state
   return next_state, step_terms, accepted
