@@ -280,6 +280,11 @@ def with_style(prepared, artwork):
   return dataclasses.replace(prepared, styles=styles, init=init)
 
 
+def style_source(prepared):
+  """The record's images.style: the artworks' paths, ARRAY for one given as pixels."""
+  return _joined(prepared.sources["style"]) or ARRAY
+
+
 def final_image(prepared, image):
   """What is written of an iterate: under luminance control, its luminance with the
   photograph's colours (I and Q); else the iterate itself."""
@@ -453,10 +458,10 @@ def execute(prepared, callback=None, log=None):
   Raises RunError when nothing could be written (the loss not finite at the start,
   an interruption before the first step).
   """
-  if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
-    return pyramid_lib.execute(prepared, callback=callback, log=log)
   if prepared.scale is not None:  # a new style image first, then the transfer
     return scale_lib.execute(prepared, callback=callback, log=log)
+  if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
+    return pyramid_lib.execute(prepared, callback=callback, log=log)
   optimize, device = engine()
   run = _begin(prepared, optimize, device, log)
   last, stopped, signal_code = None, None, 0
@@ -630,7 +635,7 @@ def _end(prepared, run, last, stopped, signal_code, device):
       flags=flag_values, preset=prepared.preset,
       settings=settings,
       images={"content": prepared.sources["content"] or ARRAY,
-              "style": _joined(prepared.sources["style"]) or ARRAY},
+              "style": style_source(prepared)},
       shape=prepared.shape,
       weights={"path": str(prepared.weights_path), "md5": weights_lib.MD5,
                "normalization": run.normalization},

@@ -47,8 +47,11 @@ palette (colour is part of relu1_1's Gram matrices). With --color_control=histog
 the transfer then maps the new image's colours to the photograph's, after the
 synthesis rather than before it. `--fine_style_steps=0` skips the synthesis (the
 coarse artwork, resized, is the new image; the notebook's max_pretrans_layer='none').
-Not with --pyramid (the notebook synthesises again per resolution), several
---style_image or --content_masks: each is refused with one line.
+With --pyramid the new image is synthesised once, at the last level's artwork
+size, and every level resizes it as it resizes any artwork (the notebook
+synthesises again at each resolution, with deeper layers at 1024 px: give those
+with --fine_style_layers). Not with several --style_image or --content_masks: each
+is refused with one line.
 """
 
 import dataclasses
@@ -137,9 +140,6 @@ def check(options, given, num_styles):
   if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
     raise UserError(f"--fine_style_steps must be a whole number >= 0 (0: the coarse "
                     f"artwork as it is), got {steps!r}")
-  if options.get("pyramid"):
-    raise UserError("--fine_style_image does not combine with --pyramid yet; run "
-                    "coarse-to-fine without it, or one scale with it")
   if num_styles != 1:
     raise UserError(f"--fine_style_image combines two artworks' scales: give exactly "
                     f"one --style_image (the coarse-scale one), not {num_styles}")
@@ -307,10 +307,17 @@ def execute(prepared, callback=None, log=None):
   transfer = run_lib.with_style(prepared, new_style)
   main_resume = bool(prepared.output) and prepared.options["resume"] and os.path.isfile(
       prepared.paths["checkpoint"])
+  # Coarse-to-fine prepares each level from the request: the new image is its
+  # artwork, and the levels have no scale combination of their own.
+  request = dict(prepared.request, style=new_style, given={
+      name: value for name, value in prepared.request["given"].items()
+      if name not in OPTION_NAMES})
   transfer = dataclasses.replace(
-      transfer, scale=None, options=dict(transfer.options, resume=main_resume))
+      transfer, scale=None, options=dict(transfer.options, resume=main_resume),
+      request=request)
   result = run_lib.execute(transfer, callback=callback, log=log)
   result.record["fine_style"] = entry
+  result.record["images"]["style"] = run_lib.style_source(prepared)
   result.record["images"]["fine_style"] = plan_.fine_path or "<array>"
   if result.paths:
     records.write_record(result.paths["record"], result.record)

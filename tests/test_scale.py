@@ -173,6 +173,46 @@ def test_interrupted_runs_resume_to_the_uninterrupted_image(tmp_path, combined, 
   np.testing.assert_array_equal(done.image, again.image)
 
 
+def test_coarse_to_fine_takes_the_combined_style_at_every_level(tmp_path, combined,
+                                                                paths, weights_path):
+  """With --pyramid the new style image is synthesised once, at the last level's
+  artwork size (the same image as the single-scale run's at that size), the levels
+  are bitwise a coarse-to-fine run with that image as --style_image, and a run
+  interrupted in a level resumes to the same image."""
+  options = dict(small(paths, weights_path), pyramid="32:3,48:3")
+  del options["image_size"], options["num_steps"]
+  result = run.transfer(paths["content"], paths["coarse"], str(tmp_path / "p.png"),
+                        **options)
+  np.testing.assert_array_equal(image.load_image(str(tmp_path / "p_style.png")),
+                                image.load_image(str(combined[1] / "c_style.png")))
+  record = records.validate_record(json.loads((tmp_path / "p.json").read_text()))
+  assert [level["size"] for level in record["levels"]] == [32, 48]
+  assert record["fine_style"]["iterations"] == 10
+  assert record["images"] == {"content": paths["content"], "style": paths["coarse"],
+                              "fine_style": paths["fine"]}
+  assert "--pyramid=32:3,48:3" in record["argv"]
+  assert f"--fine_style_image={paths['fine']}" in record["argv"]
+  ordinary = run.transfer(paths["content"], str(tmp_path / "p_style.png"),
+                          pyramid="32:3,48:3", report_every=5, vgg_weights=weights_path)
+  np.testing.assert_array_equal(result.image, ordinary.image)
+  assert [level["losses"] for level in result.record["levels"]] == [
+      level["losses"] for level in ordinary.record["levels"]]
+
+  # Interrupted in level 2, --resume keeps the synthesis and the first level.
+  def interrupt(it):
+    if it.level == 2 and it.iteration == 2:
+      raise KeyboardInterrupt
+
+  output = str(tmp_path / "q.png")
+  partial = run.transfer(paths["content"], paths["coarse"], output, callback=interrupt,
+                         **dict(options, report_every=1))
+  assert partial.partial and (tmp_path / "q.ckpt.npz").is_file()
+  done = run.transfer(paths["content"], paths["coarse"], output, resume=True,
+                      **options)
+  assert done.record["fine_style"]["reused"] and not done.partial
+  np.testing.assert_array_equal(done.image, result.image)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--fine_style_image=missing.jpg"], r"--fine_style_image: no such file"),
     (["--fine_style_image={fine}", "--fine_style_layers=relu1_1,relu9_9"],
@@ -185,8 +225,6 @@ def test_interrupted_runs_resume_to_the_uninterrupted_image(tmp_path, combined, 
                                 r"--fine_style_image"),
     (["--fine_style_image={fine}", "--style_image={fine},{fine}"],
      r"give exactly one --style_image"),
-    (["--fine_style_image={fine}", "--pyramid=32:2,64:2"],
-     r"does not combine with --pyramid"),
     (["--fine_style_image={fine}", "--resume"], r"--resume: no checkpoint"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, paths, args, message):
