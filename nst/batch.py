@@ -13,6 +13,7 @@ Exit codes: 0 all jobs done (or done before), 1 some failed (see summary.json),
 
 import csv
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -374,7 +375,7 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
     record = None if overwrite else run.done_before(prepared)
     if record is None:
       # A checkpoint is what Ctrl-C left of this job: continue it, not start again.
-      if not overwrite and os.path.isfile(prepared.paths["checkpoint"]):
+      if not overwrite and run.checkpoint_left(prepared):
         log(f"nst-batch: {job.name}: continuing from its checkpoint")
         prepared = prepare_job(job, output_dir, common, preset, overwrite, resume=True)
       callback = None
@@ -390,6 +391,12 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
       _account(entry, record=record)
   except (UserError, run.RunError) as e:
     entry.update(state="failed", error=str(e))
+    if getattr(e, "exit_code", None) in (run.EXIT_SIGINT, run.EXIT_SIGTERM):
+      # Interrupted before anything of the job's own was written (e.g. in the
+      # synthesis of its combined style image): stop the batch, as Ctrl-C does.
+      entry["state"] = "interrupted"
+      entry["wall_seconds"] = round(time.perf_counter() - start, 3)
+      raise JobInterrupted([entry]) from None
   except KeyboardInterrupt:
     if entry["state"] != "interrupted":
       entry.update(state="interrupted", error="interrupted")
@@ -601,7 +608,9 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   sheet.png into `output_dir`; return the summary dict. `common`: options of every
   job (a job's own win). `on_job(entry)` is called after each job (a
   KeyboardInterrupt raised there stops the batch as Ctrl-C does). Ctrl-C stops the
-  batch with the summary written; summary["interrupted"] is then True. `live` (a
+  batch with the summary written; summary["interrupted"] is then True. `log` gets
+  the batch's lines and, with the local executor, the jobs' own (Ray's workers print
+  theirs). `live` (a
   serve.Live) shows the table of jobs with thumbnails and, with the local executor,
   the running job's iterates. `batch_size` > 1: jobs that differ only in their
   images, init and seed are optimised up to that many at a time as one batch on one
@@ -633,10 +642,13 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   def run_shown(group, *arguments):
     running = [names.index(job.name) for job in group]
     board.show(running=running, done=finished, start=start, ran=ran, to_run=len(todo))
-    return run_jobs(group, *arguments, live=live,
+    return run_jobs(group, *arguments, log=log, live=live,
                     title=f"nst-batch [{finished + 1}/{total}] {group[0].name}")
-  # Iterates reach the page only from this process (not from Ray's workers).
-  function = run_shown if live is not None and executor.name == "local" else run_jobs
+  # Iterates reach the page, and the jobs' own lines `log`, only from this process
+  # (Ray's workers print theirs; a Ray task must be a plain function).
+  local = executor.name == "local"
+  function = (run_shown if live is not None and local else
+              functools.partial(run_jobs, log=log) if local else run_jobs)
   board.show(done=finished, start=start, ran=0, to_run=len(todo))
   try:
     arguments = [([jobs[i] for i in group], output_dir, common, preset, overwrite)
@@ -743,7 +755,7 @@ def _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log):
                         stopped=record["result"]["stopped"])
     else:
       todo.append(i)
-      resumes = not overwrite and os.path.isfile(prepared.paths["checkpoint"])
+      resumes = not overwrite and run.checkpoint_left(prepared)
       keys[i] = None if resumes else run.batch_key(prepared)
   return todo, keys
 

@@ -405,6 +405,17 @@ def done_before(prepared):
   return record if same else None
 
 
+def checkpoint_left(prepared):
+  """Whether an interrupted run of `prepared` left a checkpoint that resume=True
+  continues: the run's own, or that of its combined style image's synthesis (how
+  batches and grids continue a job instead of starting it again)."""
+  if prepared.output is None:
+    return False
+  runs = [prepared] + ([prepared.scale.run] if prepared.scale is not None else [])
+  return any(r.output is not None and os.path.isfile(r.paths["checkpoint"])
+             for r in runs)
+
+
 _ENGINE = {}
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from helpers import assert_refused, nst, script  # pylint: disable=g-bad-import-order
 import nst as nst_api
+from nst import batch
 from nst import image
 from nst import records
 from nst import run
@@ -211,6 +212,32 @@ def test_coarse_to_fine_takes_the_combined_style_at_every_level(tmp_path, combin
                       **options)
   assert done.record["fine_style"]["reused"] and not done.partial
   np.testing.assert_array_equal(done.image, result.image)
+
+
+def test_a_batch_job_interrupted_in_its_synthesis_continues_it(tmp_path, combined,
+                                                                paths, weights_path):
+  """Ctrl-C while a batch job synthesises its combined style image stops the batch
+  (not just the job); the next run of the batch continues the synthesis from its
+  checkpoint, and the job's image is the uninterrupted run's."""
+  job = batch.Job(name="c", content=paths["content"], style=[paths["coarse"]],
+                  options=small(paths, weights_path), source="test")
+  lines = []
+
+  def interrupt_synthesis(line):
+    lines.append(line)
+    if "combined style step 5/" in line:
+      raise KeyboardInterrupt
+
+  summary = batch.run_batch([job], str(tmp_path), log=interrupt_synthesis, sheet=False)
+  assert summary["interrupted"] and summary["jobs"][0]["state"] == "interrupted"
+  assert (tmp_path / "c_style.ckpt.npz").is_file() and not (tmp_path / "c.png").exists()
+  lines.clear()
+  summary = batch.run_batch([job], str(tmp_path), log=lines.append, sheet=False)
+  assert summary["jobs"][0]["state"] == "done", summary["jobs"][0]
+  assert any("continuing from its checkpoint" in line for line in lines), lines
+  assert not any("combined style step 0/" in line for line in lines), lines
+  np.testing.assert_array_equal(image.load_image(str(tmp_path / "c.png")),
+                                combined[0].image)
 
 
 @pytest.mark.parametrize("args,message", [
