@@ -6,8 +6,8 @@ faster depends on the machine (issue 13: on a Zen 3, AVX2 only, XLA took 0.97 s
 where plain took 1.29 s at 256 px; benchmarks/README.md has the other machines), on
 the TensorFlow version, the image size and the device, so no choice can be made once
 for all. "auto" times both on the run's own problem the first time a machine meets a
-problem of that kind (a warm-up evaluation each, then TIMED evaluations), keeps the
-faster, and caches the decision in CACHE_NAME beside the weights, keyed by everything
+problem of that kind (a warm-up evaluation each, then TIMED evaluations each,
+interleaved), keeps the faster, and caches the decision in CACHE_NAME beside the weights, keyed by everything
 the timing depends on (`key_parts`): a new TensorFlow, another CPU or device, another
 size bucket or precision is measured again.
 
@@ -95,10 +95,42 @@ def cache_key(parts):
 def time_evaluations(problem, position, repeats=TIMED):
   """Seconds of `repeats` value-and-gradient evaluations at `position`, after one
   untimed warm-up (tracing or XLA compilation, oneDNN primitive creation)."""
+  return timed(_evaluator(problem, position), repeats)
+
+
+def time_candidates(problems, position, repeats=TIMED):
+  """({mode: seconds of each of `repeats` evaluations}, {mode: the exception of a
+  candidate that failed}) for the problems {mode: problem}, each warmed up first
+  (untimed: tracing, XLA compilation, or the failure). The timed evaluations are
+  interleaved, the order reversed every round (plain, xla, xla, plain, ...), so that
+  a change in the machine's speed during the probe (another process, the clock)
+  falls on every candidate alike. Plain failing is the run's own failure: raised."""
+  evaluators, failed = {}, {}
+  for mode, problem in problems.items():
+    evaluate = _evaluator(problem, position)
+    try:
+      evaluate()
+    except Exception as e:  # pylint: disable=broad-except
+      if mode == "plain":
+        raise  # the run itself could not evaluate: not a choice to make
+      failed[mode] = e
+      continue
+    evaluators[mode] = evaluate
+  seconds = {mode: [] for mode in evaluators}
+  order = list(evaluators)
+  for round_ in range(repeats):
+    for mode in order if round_ % 2 == 0 else order[::-1]:
+      start = time.perf_counter()
+      evaluators[mode]()
+      seconds[mode].append(time.perf_counter() - start)
+  return seconds, failed
+
+
+def _evaluator(problem, position):
   def evaluate():
     value, gradient = problem.value_and_gradients(position)
     return value.numpy(), gradient.numpy()  # wait for the result
-  return timed(evaluate, repeats)
+  return evaluate
 
 
 def timed(evaluate, repeats):
@@ -156,18 +188,15 @@ def choose(requested, problem, position, cache_dir, device, log=None):
         notes=info["notes"] + list(hit.get("notes", [])))
 
   began = time.perf_counter()
-  seconds, failed = {}, []
-  for mode in CANDIDATES:
-    if mode == "xla" and short:
-      _note(info, log, f"eval_mode auto: {short}")  # not cached: memory may be freed
-      continue
-    try:
-      seconds[mode] = time_evaluations(problem.using(mode), position)
-    except Exception as e:  # pylint: disable=broad-except
-      if mode == "plain":
-        raise  # the run itself could not evaluate: not a choice to make
-      failed.append(f"{mode} skipped: {_one_line(e)}")
-      _note(info, log, f"eval_mode auto: {failed[-1]}")
+  if short:
+    _note(info, log, f"eval_mode auto: {short}")  # not cached: memory may be freed
+  seconds, errors = time_candidates(
+      {mode: problem.using(mode) for mode in CANDIDATES
+       if not (mode == "xla" and short)}, position)
+  failed = []
+  for mode, error in errors.items():
+    failed.append(f"{mode} skipped: {_one_line(error)}")
+    _note(info, log, f"eval_mode auto: {failed[-1]}")
   used = min(seconds, key=lambda mode: min(seconds[mode]))
   measured = dict(mode=used, seconds={m: [round(t, 4) for t in ts]
                                       for m, ts in seconds.items()},

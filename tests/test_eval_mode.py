@@ -1,8 +1,9 @@
 """--eval_mode: forced modes, the auto decision and its cache, failing candidates.
 
 No test depends on how fast this machine is: where auto must pick, the timings are
-injected (evalmode.time_evaluations replaced), so which mode wins is decided by the
-test; the real timing function is exercised once, with no claim on its numbers.
+injected (evalmode.time_candidates replaced), so which mode wins is decided by the
+test; the real timing function is exercised once, with no claim on its numbers,
+besides a check of its interleaved order.
 """
 
 import collections
@@ -52,7 +53,12 @@ def fake_timings(monkeypatch):
     del position
     timed[problem.eval_mode] += 1
     return [seconds[problem.eval_mode]] * repeats
+
+  def fake_candidates(problems, position, repeats=evalmode.TIMED):
+    return {mode: fake(problem, position, repeats)
+            for mode, problem in problems.items()}, {}
   monkeypatch.setattr(evalmode, "time_evaluations", fake)
+  monkeypatch.setattr(evalmode, "time_candidates", fake_candidates)
   return seconds, timed
 
 
@@ -181,12 +187,12 @@ def test_a_failing_xla_is_skipped_with_a_note_and_plain_used(pair, weights_here,
   monkeypatch.setattr(optimize, "_jit", broken_jit)
   monkeypatch.setattr(optimize, "_COMPILED", collections.OrderedDict())  # keep it here
   calls = collections.Counter()
-  real = evalmode.time_evaluations
+  real = evalmode.time_candidates
 
-  def counted(problem, position, repeats=evalmode.TIMED):
-    calls[problem.eval_mode] += 1
-    return real(problem, position, repeats)
-  monkeypatch.setattr(evalmode, "time_evaluations", counted)
+  def counted(problems, position, repeats=evalmode.TIMED):
+    calls.update(list(problems))
+    return real(problems, position, repeats)
+  monkeypatch.setattr(evalmode, "time_candidates", counted)
 
   logged = []
   auto = nst.transfer(*pair, vgg_weights=weights_here, log=logged.append, **AUTO)
@@ -266,3 +272,48 @@ def test_a_forced_xla_run_is_refused_by_xlas_memory_estimate(pair, weights_here,
     nst.transfer(pair[0][:40, :40], pair[1], eval_mode="xla", **options)
   assert nst.transfer(pair[0][:40, :40], pair[1], eval_mode="plain",
                       **options).last.iteration == 1
+
+
+
+class _Tensor(np.ndarray):
+  """An array with the .numpy() of a tensor."""
+
+  def numpy(self):
+    return np.asarray(self)
+
+
+class _Recorded:
+  """A stand-in problem whose evaluations are appended to `calls` (or fail)."""
+
+  def __init__(self, mode, calls, error=None):
+    self.mode, self.calls, self.error = mode, calls, error
+
+  def value_and_gradients(self, position):
+    del position
+    self.calls.append(self.mode)
+    if self.error is not None:
+      raise self.error
+    return np.zeros(()).view(_Tensor), np.zeros(3).view(_Tensor)
+
+
+def test_candidates_are_warmed_up_then_timed_interleaved():
+  """A warm-up each, then the timed evaluations alternate with the order reversed
+  every round, so a slower or faster stretch of the machine falls on both; a
+  candidate failing its warm-up is reported, not timed; plain failing is raised."""
+  calls = []
+  seconds, failed = evalmode.time_candidates(
+      {"plain": _Recorded("plain", calls), "xla": _Recorded("xla", calls)}, None,
+      repeats=3)
+  assert calls == ["plain", "xla", "plain", "xla", "xla", "plain", "plain", "xla"]
+  assert {mode: len(ts) for mode, ts in seconds.items()} == {"plain": 3, "xla": 3}
+  assert not failed
+
+  calls.clear()
+  broken = RuntimeError("no XLA here")
+  seconds, failed = evalmode.time_candidates(
+      {"plain": _Recorded("plain", calls), "xla": _Recorded("xla", calls, broken)},
+      None, repeats=2)
+  assert calls == ["plain", "xla", "plain", "plain"] and failed == {"xla": broken}
+  assert list(seconds) == ["plain"]
+  with pytest.raises(RuntimeError, match="no XLA here"):
+    evalmode.time_candidates({"plain": _Recorded("plain", calls, broken)}, None)
