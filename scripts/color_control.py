@@ -52,4 +52,5 @@ def build(folder):
 
 
 if __name__ == "__main__":
-  common.main(lambda: common.run("color_control", build))
+  common.main(lambda: common.run("color_control", build),
+              full_num_steps=common.CONTROL_NUM_STEPS)

@@ -117,4 +117,5 @@ def summarize(records, output_dir, layout):
 
 
 if __name__ == "__main__":
-  common.main(lambda: common.run("scale_control", build, summarize))
+  common.main(lambda: common.run("scale_control", build, summarize),
+              full_num_steps=common.CONTROL_NUM_STEPS)

@@ -76,4 +76,5 @@ def build(folder):
 
 
 if __name__ == "__main__":
-  common.main(lambda: common.run("spatial_control", build))
+  common.main(lambda: common.run("spatial_control", build),
+              full_num_steps=common.CONTROL_NUM_STEPS)
