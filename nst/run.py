@@ -201,7 +201,7 @@ def prepare(content, style, output=None, *, preset=None, **options):
   if scale_lib.enabled(options):  # the synthesis of the new style image, checked
     scale = scale_lib.plan(options, given, preset, style_list[0],
                            options["fine_style_image"], output, shape,
-                           settings.style_scale)
+                           settings.style_scale, photograph=photograph)
   if output is not None:
     # Combining scales, --resume may continue the synthesis (the transfer's own
     # checkpoint not written yet); scale.plan checked that there is one.

@@ -40,12 +40,13 @@ ExampleNotebooks/ScaleControl.ipynb, "Combine 2 images with fine and coarse scal
   1e3/N_l^2, content relu4_2, from the photograph, alpha/beta 1e-3): in nst whatever
   the run's other flags say (`--preset=paper --init=content` is theirs).
 
-Where nst differs: the notebook matches both artworks' colours to the photograph
-first (pretrans_color=True, match_color 'pca') and synthesises from those; nst
+Colour: the notebook matches both artworks' colours to the photograph first
+(pretrans_color=True, match_color 'pca', the symmetric square roots of
+--histogram_match=image_analogies) and synthesises from those; nst does so with
+--color_control=histogram (either --histogram_match; the synthesis's record then
+shows its images as arrays, and the transfer's says color_matched). Otherwise it
 synthesises from the artworks as they are, so the new image takes the fine artwork's
-palette (colour is part of relu1_1's Gram matrices). With --color_control=histogram
-the transfer then maps the new image's colours to the photograph's, after the
-synthesis rather than before it. `--fine_style_steps=0` skips the synthesis (the
+palette (colour is part of relu1_1's Gram matrices). `--fine_style_steps=0` skips the synthesis (the
 coarse artwork, resized, is the new image; the notebook's max_pretrans_layer='none').
 With --pyramid the new image is synthesised once, at the last level's artwork
 size, and every level resizes it as it resizes any artwork (the notebook
@@ -85,6 +86,7 @@ class Plan:
   layers: tuple
   steps: int
   fine_path: str       # None when the fine artwork was an array
+  color_matched: bool = False  # both artworks in the photograph's colours first
   reuse: bool = False  # --resume after the synthesis finished: its written image
 
 
@@ -164,13 +166,25 @@ def synthesis_options(options, side, layers, steps):
               save_per_step=-1)
 
 
-def plan(options, given, preset, coarse, fine, output, shape, style_scale):
+def plan(options, given, preset, coarse, fine, output, shape, style_scale,
+         photograph=None):
   """The checked Plan of a transfer's scale combination (None without
   --fine_style_image): the synthesis prepared through run.prepare, at the longest
-  side the transfer uses its artwork at (`shape`'s, or `style_scale` times it)."""
+  side the transfer uses its artwork at (`shape`'s, or `style_scale` times it).
+  `photograph` (at the run's size), with --color_control=histogram: both artworks
+  are mapped to its colours before the synthesis, as the authors' notebook does."""
   from nst import run as run_lib  # pylint: disable=g-import-not-at-top
   if not enabled(options):
     return None
+  fine_path = os.fspath(fine) if isinstance(fine, (str, os.PathLike)) else None
+  color_matched = options["color_control"] == "histogram" and photograph is not None
+  if color_matched:
+    from nst import color  # pylint: disable=g-import-not-at-top
+    coarse, fine = (np.clip(color.histogram_match(
+        run_lib._load(item, flag)[0],  # pylint: disable=protected-access
+        photograph, options["histogram_match"]), 0, 255)
+                    for item, flag in ((coarse, "--style_image"),
+                                       (fine, "--fine_style_image")))
   layers, steps = _layers(options["fine_style_layers"]), options["fine_style_steps"]
   side = max(shape) if style_scale is None else max(1, round(style_scale * max(shape)))
   out = style_output(output)
@@ -200,9 +214,8 @@ def plan(options, given, preset, coarse, fine, output, shape, style_scale):
     raise UserError(f"--resume: the combined style image {out!r} of this run is not "
                     "complete or was made with other settings; drop --resume and pass "
                     "--overwrite to start again")
-  fine_path = os.fspath(fine) if isinstance(fine, (str, os.PathLike)) else None
   return Plan(run=prepared, layers=layers, steps=steps, fine_path=fine_path,
-              reuse=reuse)
+              color_matched=color_matched, reuse=reuse)
 
 
 def combine_scales(coarse, fine, output=None, *, image_size=None, layers=DEFAULT_LAYERS,
@@ -241,7 +254,8 @@ def _entry(plan_, record, path):
   0 steps: nothing was run)."""
   result = record["result"]
   start = record["history"][0] if record["history"] else {}
-  return dict(fine_style_image=plan_.fine_path, layers=list(plan_.layers),
+  return dict(fine_style_image=plan_.fine_path, color_matched=plan_.color_matched,
+              layers=list(plan_.layers),
               num_steps=plan_.steps, shape=record["shape"],
               iterations=result["iterations"], evaluations=result["evaluations"],
               seconds=result["seconds"], stopped=result["stopped"],

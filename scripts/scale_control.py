@@ -9,8 +9,8 @@ px), --fine_style_steps iterations (default: as many as the transfers).
 
 Cells use the `paper` preset (the authors' conventions) from the photograph, as the
 authors' scale-control notebook does, with --color_control (default none; the
-notebook matches both artworks' colours to the photograph first: `histogram` comes
-closest, see nst/scale.py). Row 1: Tübingen in the coarse artwork, in the fine one,
+notebook matches both artworks' colours to the photograph first, which `histogram`
+does, see nst/scale.py). Row 1: Tübingen in the coarse artwork, in the fine one,
 in the combined style; row 0 shows the photograph and, above each result, its style
 image (the combined one as synthesised).
 

@@ -136,6 +136,29 @@ def test_zero_steps_keep_the_coarse_artwork(tmp_path, paths, weights_path):
   assert not (tmp_path / "z_style.json").exists()
 
 
+def test_histogram_colour_control_maps_both_artworks_before_the_synthesis(
+    tmp_path, paths, weights_path):
+  """--color_control=histogram: as the authors' notebook (pretrans_color), both
+  artworks take the photograph's colours before the synthesis; with 0 steps the
+  written style image is the coarse artwork so mapped: the photograph's mean colour,
+  not the painting's."""
+  result = run.transfer(paths["content"], paths["coarse"], str(tmp_path / "h.png"),
+                        **small(paths, weights_path, fine_style_steps=0, num_steps=1,
+                                color_control="histogram"))
+  assert result.record["fine_style"]["color_matched"]
+  written = image.load_image(str(tmp_path / "h_style.png")).reshape(-1, 3).mean(0)
+  photograph = image.resize(image.load_image(paths["content"]),
+                            result.record["shape"]).reshape(-1, 3).mean(0)
+  painting = image.load_image(paths["coarse"]).reshape(-1, 3).mean(0)
+  print("mean colours: written", written, "photograph", photograph, "painting",
+        painting)
+  assert np.abs(painting - photograph).max() > 10  # so that the test can fail
+  np.testing.assert_allclose(written, photograph, atol=2)
+  plain = run.transfer(paths["content"], paths["coarse"], None,
+                       **small(paths, weights_path, fine_style_steps=0, num_steps=1))
+  assert not plain.record["fine_style"]["color_matched"]
+
+
 def test_interrupted_runs_resume_to_the_uninterrupted_image(tmp_path, combined, paths,
                                                            weights_path):
   """Ctrl-C during the synthesis, then during the transfer: --resume continues each
