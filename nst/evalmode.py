@@ -7,9 +7,9 @@ where plain took 1.29 s at 256 px; benchmarks/README.md has the other machines),
 the TensorFlow version, the image size and the device, so no choice can be made once
 for all. "auto" times both on the run's own problem the first time a machine meets a
 problem of that kind (a warm-up evaluation each, then TIMED evaluations each,
-interleaved), keeps the faster, and caches the decision in CACHE_NAME beside the weights, keyed by everything
-the timing depends on (`key_parts`): a new TensorFlow, another CPU or device, another
-size bucket or precision is measured again.
+interleaved), keeps the faster, and caches the decision in CACHE_NAME beside the
+weights, keyed by everything the timing depends on (`key_parts`): a new TensorFlow,
+another CPU or device, another size bucket or precision is measured again.
 
 XLA needs more memory than plain (memory.XLA_FACTOR): auto does not time or use it
 where its estimate exceeds the memory available (a note says so; nothing is cached).

@@ -46,8 +46,9 @@ Colour: the notebook matches both artworks' colours to the photograph first
 --color_control=histogram (either --histogram_match; the synthesis's record then
 shows its images as arrays, and the transfer's says color_matched). Otherwise it
 synthesises from the artworks as they are, so the new image takes the fine artwork's
-palette (colour is part of relu1_1's Gram matrices). `--fine_style_steps=0` skips the synthesis (the
-coarse artwork, resized, is the new image; the notebook's max_pretrans_layer='none').
+palette (colour is part of relu1_1's Gram matrices). `--fine_style_steps=0` skips the
+synthesis (the coarse artwork, resized, is the new image; the notebook's
+max_pretrans_layer='none').
 With --pyramid the new image is synthesised once, at the last level's artwork
 size, and every level resizes it as it resizes any artwork (the notebook
 synthesises again at each resolution, with deeper layers at 1024 px: give those
