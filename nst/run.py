@@ -158,9 +158,10 @@ def prepare(content, style, output=None, *, preset=None, **options):
         _what("--fine_style_image", fine_path))
   if settings.content_masks:
     spatial.check_counts(settings.content_masks, settings.style_masks, len(style_list))
-  styles, style_paths, style_shapes = [], [], []
+  styles, style_paths, style_shapes, artworks = [], [], [], []
   for item in style_list:
     artwork, path = _load(item, "--style_image")
+    artworks.append(artwork)
     image_lib.check_min_side(artwork, min_side, _what("--style_image", path))
     styles.append(_style_at_scale(artwork, shape, settings, path))
     style_paths.append(path)
@@ -201,7 +202,8 @@ def prepare(content, style, output=None, *, preset=None, **options):
   if scale_lib.enabled(options):  # the synthesis of the new style image, checked
     scale = scale_lib.plan(options, given, preset, style_list[0],
                            options["fine_style_image"], output, shape,
-                           settings.style_scale, photograph=photograph)
+                           settings.style_scale, photograph=photograph,
+                           loaded=(artworks[0], fine))
   if output is not None:
     # Combining scales, --resume may continue the synthesis (the transfer's own
     # checkpoint not written yet); scale.plan checked that there is one.

@@ -168,12 +168,13 @@ def synthesis_options(options, side, layers, steps):
 
 
 def plan(options, given, preset, coarse, fine, output, shape, style_scale,
-         photograph=None):
+         photograph=None, loaded=None):
   """The checked Plan of a transfer's scale combination (None without
   --fine_style_image): the synthesis prepared through run.prepare, at the longest
   side the transfer uses its artwork at (`shape`'s, or `style_scale` times it).
   `photograph` (at the run's size), with --color_control=histogram: both artworks
-  are mapped to its colours before the synthesis, as the authors' notebook does."""
+  (`loaded`: their pixels as run.prepare read them) are mapped to its colours before
+  the synthesis, as the authors' notebook does."""
   from nst import run as run_lib  # pylint: disable=g-import-not-at-top
   if not enabled(options):
     return None
@@ -181,11 +182,9 @@ def plan(options, given, preset, coarse, fine, output, shape, style_scale,
   color_matched = options["color_control"] == "histogram" and photograph is not None
   if color_matched:
     from nst import color  # pylint: disable=g-import-not-at-top
-    coarse, fine = (np.clip(color.histogram_match(
-        run_lib._load(item, flag)[0],  # pylint: disable=protected-access
-        photograph, options["histogram_match"]), 0, 255)
-                    for item, flag in ((coarse, "--style_image"),
-                                       (fine, "--fine_style_image")))
+    coarse, fine = (np.clip(color.histogram_match(pixels, photograph,
+                                                  options["histogram_match"]), 0, 255)
+                    for pixels in loaded)
   layers, steps = _layers(options["fine_style_layers"]), options["fine_style_steps"]
   side = max(shape) if style_scale is None else max(1, round(style_scale * max(shape)))
   out = style_output(output)
