@@ -49,6 +49,9 @@ flags.DEFINE_integer("matmul_size", 4096, "Side n of the n x n matmul for the pe
 flags.DEFINE_integer("memory_iterations", 5, "L-BFGS iterations of the memory run.")
 flags.DEFINE_list("torch_layouts", ["contiguous", "channels_last"],
                   "Torch memory formats to time; the table shows the fastest.")
+flags.DEFINE_bool("bfloat16", True, "Also time both in bfloat16 (ours: --precision="
+                  "bfloat16, plain; torch: bfloat16 weights and activations, "
+                  "channels-last, Gram matrices and loss in float32).")
 flags.DEFINE_integer("memory_child", 0, "Internal: run the memory measurement of this "
                      "size in this process and print its result as JSON.")
 
@@ -158,7 +161,8 @@ class TorchProblem:
   """nst's default problem rebuilt in PyTorch: the same VGG19 weights (HWIO -> OIHW),
   Caffe preprocessing, network truncation, avg pooling and paper-convention loss."""
 
-  def __init__(self, content, style, settings, conv_weights, channels_last):
+  def __init__(self, content, style, settings, conv_weights, channels_last,
+               dtype=None):
     import torch  # pylint: disable=import-outside-toplevel
     from torch import nn  # pylint: disable=import-outside-toplevel
     if (settings.loss_convention != "paper" or settings.pooling != "avg"
@@ -169,6 +173,7 @@ class TorchProblem:
     self.settings = settings
     self.shape = content.shape
     self.format = torch.channels_last if channels_last else torch.contiguous_format
+    self.dtype = dtype or torch.float32  # the network's; Grams and losses in float32
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
     self.layers = settings.layers()
@@ -186,7 +191,8 @@ class TorchProblem:
       else:
         module = nn.AvgPool2d(2)
       module.requires_grad_(False)  # input gradients only, as in nst
-      self.modules.append((name, module.to(memory_format=self.format)))
+      self.modules.append((name, module.to(memory_format=self.format,
+                                           dtype=self.dtype)))
     self.mean = torch.tensor(vgg.MEAN_PIXEL_BGR, dtype=torch.float32)
     with torch.no_grad():
       self.content_targets = {layer: f for layer, f in
@@ -199,12 +205,12 @@ class TorchProblem:
   def features(self, rgb):
     """{layer: activations [1, N, H, W]} of an RGB 0-255 image [H, W, 3]."""
     bgr = rgb.flip(-1) - self.mean
-    x = bgr.permute(2, 0, 1)[None].contiguous(memory_format=self.format)
+    x = bgr.permute(2, 0, 1)[None].contiguous(memory_format=self.format).to(self.dtype)
     outputs = {}
     for name, module in self.modules:
       x = module(x)
       if name in self.layers:
-        outputs[name] = x
+        outputs[name] = x.float()
     return outputs
 
   @staticmethod
@@ -232,7 +238,7 @@ class TorchProblem:
     return value.item(), x.grad
 
 
-def time_torch(size, settings, conv_weights, repeats, layouts):
+def time_torch(size, settings, conv_weights, repeats, layouts, bfloat16=False):
   """{layout: (median seconds, loss, gradient)} of the torch peer at `size`."""
   import torch  # pylint: disable=import-outside-toplevel
   torch.set_num_threads(os.cpu_count())
@@ -241,7 +247,8 @@ def time_torch(size, settings, conv_weights, repeats, layouts):
   results = {}
   for layout in layouts:
     problem = TorchProblem(content, style, settings, conv_weights,
-                           channels_last=(layout == "channels_last"))
+                           channels_last=(layout == "channels_last"),
+                           dtype=torch.bfloat16 if bfloat16 else None)
     seconds = common.median_seconds(lambda: problem.value_and_gradients(position), repeats)
     value, gradient = problem.value_and_gradients(position)
     results[layout] = (seconds, value, gradient.numpy())
@@ -306,8 +313,10 @@ def markdown(machine, rows):
   lines += [
       "",
       "| size | ours s | ours by mode | torch s | ours/torch | GFLOP | GFLOP/s "
-      "| % matmul peak | % nominal peak | peak RSS GB | estimate GB |",
-      "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+      "| % matmul peak | % nominal peak | peak RSS GB | estimate GB "
+      "| ours bf16 s | torch bf16 s | bf16 ours/torch | ours f32/bf16 |",
+      "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+      "| ---: | ---: | ---: | ---: |",
   ]
   for r in rows:
     if r.get("skipped"):
@@ -319,7 +328,9 @@ def markdown(machine, rows):
         + f" | {_fmt(r['torch_s'], '.3f')} "
         f"| {_fmt(r['ratio'], '.2f')} | {r['gflop']:.2f} | {r['gflops']:.1f} "
         f"| {r['pct_matmul_peak']:.0f} | {_fmt(r['pct_theoretical_peak'], '.0f')} "
-        f"| {_fmt(r['peak_rss_gb'], '.2f')} | {r['estimate_gb']:.2f} |")
+        f"| {_fmt(r['peak_rss_gb'], '.2f')} | {r['estimate_gb']:.2f} "
+        f"| {_fmt(r.get('ours_bf16_s'), '.3f')} | {_fmt(r.get('torch_bf16_s'), '.3f')} "
+        f"| {_fmt(r.get('bf16_ratio'), '.2f')} | {_fmt(r.get('ours_f32_over_bf16'), '.2f')} |")
   return "\n".join(lines) + "\n"
 
 
@@ -373,6 +384,17 @@ def time_row(row, settings, weights_path, conv_weights, machine):
     row["torch_layout"] = best
     row["torch_s"] = row["torch_layouts"][best]["seconds"]
     row["ratio"] = row["ours_s"] / row["torch_s"]
+  if FLAGS.bfloat16:
+    # Plain only: XLA's bfloat16 convolutions were 2x slower here (benchmarks/README).
+    bf16 = dataclasses.replace(settings, precision="bfloat16")
+    row["ours_bf16_s"], bf16_loss, _ = time_ours(size, bf16, weights_path, FLAGS.repeats)
+    row["ours_bf16_loss_rel_diff"] = abs(bf16_loss - ours_loss) / abs(ours_loss)
+    row["ours_f32_over_bf16"] = row["ours_s"] / row["ours_bf16_s"]
+    if machine["torch"]:
+      seconds, loss, _ = time_torch(size, settings, conv_weights, FLAGS.repeats,
+                                    ["channels_last"], bfloat16=True)["channels_last"]
+      row["torch_bf16_s"], row["torch_bf16_loss"] = seconds, loss
+      row["bf16_ratio"] = row["ours_bf16_s"] / seconds
   gc.collect()  # drop this size's models before the next, larger one
   return row
 

@@ -155,9 +155,10 @@ flags.DEFINE_enum(
     "unit_first: try L-BFGS's natural step, else Hager-Zhang (about 1.05 evaluations "
     "an iteration); hager_zhang: exactly tfp's lbfgs_minimize (about 3).")
 flags.DEFINE_enum(
-    "precision", _default("precision"), list(vgg.PRECISION_POLICIES),
-    "Network compute precision; bfloat16 is faster on CPUs with AVX512-BF16/AMX and on "
-    "GPUs (L-BFGS state and losses stay float32; see README for its quality check).")
+    "precision", _default("precision"), list(config.PRECISIONS),
+    "Network compute precision: auto (bfloat16 where the device computes it natively: "
+    "CPUs with AVX512-BF16 or AMX, GPUs of compute capability 8.0+; else float32), "
+    "float32 or bfloat16 (L-BFGS state, Gram matrices and losses stay float32).")
 flags.DEFINE_integer(
     "seed", _default("seed"),
     "Seed of the random init (same seed, same result on CPU).")
@@ -275,6 +276,7 @@ def run(prepared, live=None):
   """Run a prepared problem with progress on stdout (and on `live`, a serve.Live,
   when given); return the exit code."""
   _, device = run_lib.engine()
+  prepared = run_lib.resolved(prepared)
   settings, options = prepared.settings, prepared.options
   height, width = prepared.shape
   styles = ",".join(p or run_lib.ARRAY for p in prepared.sources["style"])
@@ -286,6 +288,7 @@ def run(prepared, live=None):
   print(f"nst: {prepared.sources['content']} in the style of {styles}, "
         f"{width}x{height} px, {steps}, "
         f"preset {prepared.preset}, alpha={settings.alpha:g} beta={settings.beta:g}, "
+        f"{settings.precision}{' (auto)' if options['precision'] == 'auto' else ''}, "
         f"on {device}", flush=True)
   save_every = options["save_per_step"]
   progress = _Progress(settings.num_steps,

@@ -25,6 +25,9 @@ LINE_SEARCHES = ("unit_first", "hager_zhang")
 # How the value and gradient are computed (evalmode.py): "plain" tf.function, "xla"
 # (jit_compile), or "auto": whichever this machine measured faster (cached).
 EVAL_MODES = ("auto", "plain", "xla")
+# Network compute precision: "auto" is bfloat16 where the device computes it natively
+# (evalmode.native_bfloat16), else float32; resolved when the run starts.
+PRECISIONS = ("auto",) + tuple(vgg.PRECISION_POLICIES)
 
 # Run options outside the optimisation problem itself (the CLI's flag defaults).
 IMAGE_SIZE = 512       # longest side in px; 0 keeps the content image's size
@@ -54,7 +57,7 @@ class Settings:
   loss_convention: str = "paper"  # or "authors" (losses.CONVENTIONS)
   normalize_vgg: bool = False     # Gatys's rescaled VGG19 (normalize.py)
   line_search: str = "unit_first"  # one of LINE_SEARCHES
-  precision: str = "float32"      # network compute precision: vgg.PRECISION_POLICIES
+  precision: str = "float32"      # network compute precision: one of PRECISIONS
   tv_weight: float = 0.0          # total-variation weight (losses.total_variation)
   style_blend_weights: tuple = None  # one per artwork; None: equal, summing to 1
   style_scale: float = None       # artwork's longest side / output's; None: exact size
@@ -132,8 +135,8 @@ class Settings:
     if self.line_search not in LINE_SEARCHES:
       raise UserError(f"--line_search must be one of {', '.join(LINE_SEARCHES)}, "
                       f"got {self.line_search!r}")
-    if self.precision not in vgg.PRECISION_POLICIES:
-      raise UserError(f"--precision must be one of {', '.join(vgg.PRECISION_POLICIES)}, "
+    if self.precision not in PRECISIONS:
+      raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, "
                       f"got {self.precision!r}")
     if self.style_blend_weights is not None:
       for w in self.style_blend_weights:
@@ -238,10 +241,11 @@ PRESETS = {
     # same bitwise on every machine whichever way it measures fastest.
     "original": dict(eval_mode="plain"),
     # The paper's figures at the paper's own ratios (Figure 3: 1e-3), from noise.
-    "paper": dict(_AUTHORS, alpha=1e-3),
+    "paper": dict(_AUTHORS, alpha=1e-3, precision="auto"),
     # What the plain `nst` command runs: the photograph kept under a clearly
     # transferred style at any size (measured: README, "Presets").
-    "default": dict(_AUTHORS, alpha=1e-2, init="content", num_steps=500),
+    "default": dict(_AUTHORS, alpha=1e-2, init="content", num_steps=500,
+                    precision="auto"),
 }
 DEFAULT_PRESET = "default"
 

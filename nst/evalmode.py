@@ -65,6 +65,33 @@ def cpu_info():
 VECTOR_FLAGS = ("avx512f", "avx512_bf16", "amx_tile", "avx2", "fma")
 
 
+def native_bfloat16(device):
+  """(whether `device` computes bfloat16 natively, why in words): a CPU with
+  AVX512-BF16 or AMX (oneDNN's bfloat16 kernels; elsewhere bfloat16 is emulated and
+  slower than float32), or a GPU of compute capability 8.0 (Ampere) or newer."""
+  if str(device).startswith("GPU"):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    gpus = tf.config.list_physical_devices("GPU")
+    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+    capability = tuple(details.get("compute_capability") or (0, 0))
+    name = details.get("device_name", "the GPU")
+    return capability >= (8, 0), (f"{name}, compute capability "
+                                  f"{'.'.join(map(str, capability))}")
+  cpu = cpu_info()
+  native = [name for name in ("amx_tile", "avx512_bf16") if cpu[name]]
+  return bool(native), (f"CPU with {' and '.join(native)}" if native else
+                        "CPU without AVX512-BF16 or AMX")
+
+
+def auto_precision(device):
+  """(--precision=auto's choice for `device`: "bfloat16" where it is native, else
+  "float32"; the reason in words). Decided from the hardware, not timed: where
+  bfloat16 is native it is 1.8x (AVX512-BF16) to 2.7x (AMX) faster per evaluation,
+  where it is not it is emulated and slower (benchmarks/README.md)."""
+  native, why = native_bfloat16(device)
+  return ("bfloat16" if native else "float32"), why
+
+
 def machine(device):
   """What a decision holds for: the CPU (model, family, model number, vector
   extensions), the TensorFlow version and the device (a GPU by its name)."""

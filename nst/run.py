@@ -391,6 +391,7 @@ def done_before(prepared):
   out = prepared.paths
   if not (os.path.isfile(out["image"]) and os.path.isfile(out["record"])):
     return None
+  prepared = resolved(prepared)
   import json  # pylint: disable=g-import-not-at-top
   try:
     with open(out["record"], encoding="utf-8") as f:
@@ -465,6 +466,19 @@ def network(prepared, log=None):
   return _NETWORKS[key]
 
 
+def resolved(prepared):
+  """`prepared` with --precision=auto made concrete for the device this process
+  computes on (evalmode.auto_precision: bfloat16 where it is native, else float32);
+  unchanged when a precision was given. Records, checkpoints and compiled graphs only
+  ever see the concrete precision."""
+  if prepared.settings.precision != "auto":
+    return prepared
+  from nst import evalmode  # pylint: disable=g-import-not-at-top
+  precision, _ = evalmode.auto_precision(engine()[1])
+  return dataclasses.replace(
+      prepared, settings=dataclasses.replace(prepared.settings, precision=precision))
+
+
 def execute(prepared, callback=None, log=None):
   """Run a prepared problem; write its outputs if it has one; return a Result.
 
@@ -475,6 +489,7 @@ def execute(prepared, callback=None, log=None):
     return scale_lib.execute(prepared, callback=callback, log=log)
   if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
     return pyramid_lib.execute(prepared, callback=callback, log=log)
+  prepared = resolved(prepared)
   optimize, device = engine()
   run = _begin(prepared, optimize, device, log)
   last, stopped, signal_code = None, None, 0
@@ -517,6 +532,7 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
   keys = {batch_key(p) for p in prepared_runs}
   if len(keys) != 1 or None in keys:
     raise ValueError("execute_batch needs runs of one batch_key, none resuming")
+  prepared_runs = [resolved(p) for p in prepared_runs]
   optimize, device = engine()
   runs = [_begin(p, optimize, device, log) for p in prepared_runs]
   for run in runs[1:]:  # one evaluation mode for the batch: the first run's
@@ -644,7 +660,9 @@ def _end(prepared, run, last, stopped, signal_code, device):
   result.record = records.make_record(
       # The mode auto chose, so that argv gives the same image even after the cache
       # is gone.
-      argv=reproducing_argv(dict(flag_values, eval_mode=run.eval_mode["used"])),
+      # The same for the precision auto chose, so that it holds on another machine.
+      argv=reproducing_argv(dict(flag_values, eval_mode=run.eval_mode["used"],
+                                 precision=settings.precision)),
       flags=flag_values, preset=prepared.preset,
       settings=settings,
       images={"content": prepared.sources["content"] or ARRAY,
@@ -656,6 +674,10 @@ def _end(prepared, run, last, stopped, signal_code, device):
       layer_weights={"content": settings.content_weights(),
                      "style": settings.style_weights()})
   result.record["eval_mode"] = run.eval_mode
+  if options["precision"] == "auto":
+    from nst import evalmode  # pylint: disable=g-import-not-at-top
+    result.record["precision"] = dict(zip(("used", "why"), evalmode.auto_precision(device)),
+                                      requested="auto")
   if out:
     records.write_record(out["record"], result.record)
     if stopped == "interrupted":

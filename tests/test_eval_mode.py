@@ -317,3 +317,41 @@ def test_candidates_are_warmed_up_then_timed_interleaved():
   assert list(seconds) == ["plain"]
   with pytest.raises(RuntimeError, match="no XLA here"):
     evalmode.time_candidates({"plain": _Recorded("plain", calls, broken)}, None)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (dict(amx_tile=True, avx512_bf16=True), "bfloat16"),
+    (dict(avx512_bf16=True), "bfloat16"),
+    (dict(avx512f=True, avx2=True), "float32"),
+    (dict(avx2=True), "float32"),
+])
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(monkeypatch, flags,
+                                                                  expected):
+  cpu = {**evalmode.cpu_info(), "avx512f": False, "avx2": False,
+         "avx512_bf16": False, "amx_tile": False, **flags}
+  monkeypatch.setattr(evalmode, "cpu_info", lambda: cpu)
+  precision, why = evalmode.auto_precision("CPU")
+  assert precision == expected
+  assert ("without" in why) == (expected == "float32"), why
+
+
+def test_precision_auto_is_resolved_before_the_run_and_said_in_the_record(
+    pair, monkeypatch, tmp_path):
+  from nst import run  # pylint: disable=g-import-not-at-top
+  content, style = pair
+  monkeypatch.setattr(evalmode, "auto_precision", lambda device: ("bfloat16", "test"))
+  prepared = run.prepare(content, style, str(tmp_path / "out.png"), image_size=32,
+                         num_steps=2, eval_mode="plain")
+  assert prepared.settings.precision == "auto"  # the default preset's
+  assert run.resolved(prepared).settings.precision == "bfloat16"
+  result = run.execute(prepared)
+  record = result.record
+  assert record["settings"]["precision"] == "bfloat16"
+  assert record["flags"]["precision"] == "auto"
+  assert record["precision"] == {"requested": "auto", "used": "bfloat16", "why": "test"}
+  assert "--precision=bfloat16" in record["argv"]  # reproduces it on any machine
+  # A given precision, and the original preset, are never changed.
+  assert run.resolved(run.prepare(content, style, preset="original", image_size=32)
+                      ).settings.precision == "float32"
+  assert run.resolved(run.prepare(content, style, image_size=32, precision="float32")
+                      ).settings.precision == "float32"
