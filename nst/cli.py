@@ -90,6 +90,11 @@ flags.DEFINE_enum(
     "How a mask reaches each layer: simple (averaged to the layer's size) or inside "
     "(only positions whose receptive field lies wholly inside the region).")
 flags.DEFINE_float("alpha", _default("alpha"), "Content loss weight.")
+flags.DEFINE_float(
+    "style_strength", _default("style_strength"),
+    "How much of the artwork, 0..1, in place of --alpha: alpha = 10^-(1 + 4 s) (beta "
+    "1): 0 a faint filter, 0.25 light, 0.5 the default's, 0.75 strong, 1 mostly the "
+    "artwork (see README, Presets).")
 flags.DEFINE_float("beta", _default("beta"), "Style loss weight.")
 flags.DEFINE_float(
     "tv_weight", _default("tv_weight"),
@@ -98,9 +103,11 @@ flags.DEFINE_integer("num_steps", _default("num_steps"), "L-BFGS iterations.")
 flags.DEFINE_string(
     "pyramid", _default("pyramid"),
     "Coarse-to-fine levels as size:iterations, sizes increasing (longest side in px, "
-    "as --image_size), e.g. 256:300,512:100: each level starts from the previous "
-    "one's result upsampled (see README, Scale control). Replaces --image_size and "
-    "--num_steps. Default: one scale.")
+    "as --image_size), e.g. 256:300,512:100, or relative to --image_size, e.g. "
+    "0.5x:300,1x:100: each level starts from the previous one's result upsampled "
+    "(see README, Scale control). Replaces --num_steps (and --image_size, given in "
+    "px); --pyramid= (empty) runs one scale. A preset's relative levels give way to "
+    "an explicit --num_steps.")
 flags.DEFINE_string(
     "fine_style_image", _default("fine_style_image"),
     "Scale control (Gatys et al. 2017): an artwork whose fine scale replaces "

@@ -81,10 +81,64 @@ def text(levels):
   return ",".join(f"{level.size}:{level.iterations}" for level in levels)
 
 
+# Levels relative to --image_size: "0.5x:300,1x:100" (the last must be 1x, the
+# result). What the default preset uses, so that one schedule fits every size.
+_RELATIVE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*x\s*:\s*(\d+)\s*")
+RELATIVE_EXAMPLE = "--pyramid=0.5x:300,1x:100"
+# A preset's relative levels are dropped (one scale, the preset's --num_steps) where
+# the coarsest would be under this many px: too small to carry the artwork's strokes.
+MIN_PRESET_LEVEL = 128
+
+
+def is_relative(value):
+  return isinstance(value, str) and bool(value.strip()) and all(
+      _RELATIVE.fullmatch(item) for item in value.split(","))
+
+
+def relative_levels(value, image_size):
+  """The levels of a relative --pyramid value at --image_size (px, > 0)."""
+  levels = []
+  for item in value.split(","):
+    match = _RELATIVE.fullmatch(item)
+    scale = float(match[1])
+    if not 0 < scale <= 1:
+      raise UserError(f"--pyramid: {item.strip()!r} in {value!r}: a relative level's "
+                      f"scale must be in (0, 1]; give e.g. {RELATIVE_EXAMPLE}")
+    levels.append((scale, max(1, round(scale * image_size)), int(match[2])))
+  if levels[-1][0] != 1:
+    raise UserError(f"--pyramid: {value!r}: the last relative level must be 1x (the "
+                    f"result's size); give e.g. {RELATIVE_EXAMPLE}")
+  return parse([(size, iterations) for _, size, iterations in levels])
+
+
+def _from_preset(options, given):
+  """(levels, options) of a preset's relative --pyramid: honoured unless --num_steps
+  was given (then one scale of that many iterations), the photograph's own size is
+  asked for (--image_size=0), or the coarsest level would be too small."""
+  image_size = options["image_size"]
+  coarsest = min(float(item.split("x")[0]) for item in options["pyramid"].split(","))
+  if ("num_steps" in given or image_size <= 0
+      or coarsest * image_size < MIN_PRESET_LEVEL):
+    return [], dict(options, pyramid="")
+  levels = relative_levels(options["pyramid"], image_size)
+  return levels, dict(options, pyramid=text(levels), num_steps=levels[-1].iterations)
+
+
 def resolve(options, given):
   """(levels, options): with --pyramid, the options at the last level's size and
   iterations (what the run's result is); UserError if --image_size or --num_steps
-  was also given, since the levels set both."""
+  was also given, since the levels set both. Relative levels (0.5x:300,...) take
+  --image_size as the result's size; a preset's give way to --num_steps."""
+  if is_relative(options.get("pyramid")):
+    if "pyramid" not in given:
+      return _from_preset(options, given)
+    if "num_steps" in given:
+      raise UserError("--pyramid sets every level's iterations; drop --num_steps")
+    if options["image_size"] <= 0:
+      raise UserError(f"--pyramid: relative levels ({options['pyramid']}) need "
+                      "--image_size > 0 (the result's size)")
+    levels = relative_levels(options["pyramid"], options["image_size"])
+    return levels, dict(options, pyramid=text(levels), num_steps=levels[-1].iterations)
   levels = parse(options.get("pyramid"))
   if not levels:
     return [], dict(options, pyramid="")

@@ -722,7 +722,8 @@ def reproducing_argv(values):
   argv = []
   for name, value in sorted(values.items()):
     if (value is None or value == ARRAY or value == ""
-        or name in ("output", "overwrite", "resume")):
+        # --style_strength is in --alpha already (both given would be refused).
+        or name in ("output", "overwrite", "resume", "style_strength")):
       continue  # "": an empty text option (e.g. --pyramid) is its default
     if isinstance(value, bool):
       argv.append(f"--{name}" if value else f"--no{name}")

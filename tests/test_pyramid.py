@@ -52,6 +52,37 @@ def test_parse_levels_and_refuse_bad_ones():
       pyramid.parse(bad)
 
 
+def test_relative_levels_follow_image_size_and_a_presets_give_way():
+  from nst import config  # pylint: disable=g-import-not-at-top
+  options = config.resolve_options(None, {})
+
+  def resolved(pyramid_value, **given):
+    given_names = dict(given, **({"pyramid": pyramid_value} if pyramid_value else {}))
+    values = dict(options, pyramid=pyramid_value or "0.5x:30,1x:10", **given)
+    return pyramid.resolve(values, given_names)
+
+  # Given explicitly: relative to --image_size, the last level the result's size.
+  levels, values = resolved("0.5x:30,1x:10", image_size=300)
+  assert levels == [pyramid.Level(150, 30), pyramid.Level(300, 10)]
+  assert values["pyramid"] == "150:30,300:10" and values["num_steps"] == 10
+  # A preset's (no --pyramid given): the same, at whatever size was asked for ...
+  assert pyramid.text(resolved(None, image_size=1000)[0]) == "500:30,1000:10"
+  # ... but an explicit --num_steps, the photograph's own size, or a coarsest level
+  # under 128 px runs one scale (the preset's, or the given, iterations).
+  for given in (dict(num_steps=7), dict(image_size=0), dict(image_size=200)):
+    levels, values = resolved(None, **given)
+    assert levels == [] and values["pyramid"] == "", given
+  assert resolved(None, num_steps=7)[1]["num_steps"] == 7
+  for bad, message in (("0.5x:30,0.8x:10", "must be 1x"), ("1.5x:30,1x:10", r"\(0, 1\]"),
+                       ("1x:10,0.5x:30", "must be 1x")):
+    with pytest.raises(UserError, match=message):
+      resolved(bad, image_size=300)
+  with pytest.raises(UserError, match="drop --num_steps"):
+    resolved("0.5x:30,1x:10", image_size=300, num_steps=5)
+  with pytest.raises(UserError, match="--image_size > 0"):
+    resolved("0.5x:30,1x:10", image_size=0)
+
+
 def test_level_two_starts_from_level_one_upsampled_and_the_record_has_every_level(
     tmp_path, pair, weights_path):
   iterates = []
