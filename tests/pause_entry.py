@@ -3,10 +3,13 @@
 `paused at PHASE[:COUNT]` on stderr and waits for a signal. The test sends it then,
 so the signal's handler runs inside that phase on any machine, never before or after.
 
-  python tests/pause_entry.py PHASE[:COUNT] nst|batch -- <the program's flags>
+  python tests/pause_entry.py PHASE[:COUNT] nst|batch|SCRIPT.py -- <its flags>
+
+SCRIPT.py: a figure script of scripts/ (e.g. scripts/figure1.py), run as its main.
 """
 
 import os
+import runpy
 import signal
 import sys
 import time
@@ -65,5 +68,8 @@ if __name__ == "__main__":
   elif program == "batch":
     from nst import batch
     batch.run_main()
+  elif program.endswith(".py"):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
+    runpy.run_path(program, run_name="__main__")
   else:
     raise SystemExit(f"pause_entry: unknown program {program!r}")

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 import pytest
 
+from helpers import SCRIPTS
 from helpers import photograph
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import batch
@@ -264,6 +265,23 @@ def test_a_batch_interrupted_in_a_phase_says_so_in_one_line(
   if states[0] == "done":
     record = json.loads((tmp_path / "out" / "a.json").read_text())
     assert not record["result"]["partial"]
+
+
+def test_sigterm_to_a_figure_script_keeps_the_running_cell(tmp_path, images_dir,
+                                                           weights_path):
+  # step:2: the first cell's second iterate, after its first chunk of iterations.
+  args = ["--quick", f"--images_dir={images_dir}", f"--output_dir={tmp_path}",
+          "--num_steps=20"]
+  code, _, err = paused("step:2", os.path.join(SCRIPTS, "figure1.py"), args,
+                        signal.SIGTERM, tmp_path)
+  assert code == 143, err
+  one_line(err, "figure1: interrupted; the finished cells and the interrupted one's "
+           "checkpoint are kept")
+  summary = json.loads((tmp_path / batch.SUMMARY).read_text())
+  assert summary["interrupted"] and summary["signal"] == "SIGTERM"
+  interrupted = [e for e in summary["jobs"] if e["state"] == "interrupted"]
+  assert len(interrupted) == 1 and interrupted[0]["iterations"] == 10
+  assert (tmp_path / (interrupted[0]["name"] + ".ckpt.npz")).is_file()
 
 
 # --- The Python API and the writers, in this process -------------------------------
