@@ -8,7 +8,9 @@ batch that was stopped resumes; a job that fails (a bad file, a non-finite loss)
 recorded with its error and the others go on.
 
 Exit codes: 0 all jobs done (or done before), 1 some failed (see summary.json),
-2 bad input to nst-batch itself (nothing run), 130 interrupted.
+2 bad input to nst-batch itself (nothing run), 130 / 143 interrupted by SIGINT /
+SIGTERM (the running job keeps its partial image and checkpoint, which the next run
+of the batch continues).
 """
 
 import csv
@@ -25,12 +27,15 @@ import unicodedata
 
 from nst import config
 from nst import image as image_lib
+from nst import interrupts
+from nst import phases
 from nst.errors import UserError
 from nst.files import ensure_writable_dir
 from nst.files import write_json
 
 EXIT_SOME_FAILED = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = interrupts.EXIT_SIGINT  # by SIGINT; by SIGTERM: EXIT_SIGTERM
+SIGNAL_NAMES = {interrupts.EXIT_SIGINT: "SIGINT", interrupts.EXIT_SIGTERM: "SIGTERM"}
 SUMMARY = "summary.json"
 SHEET = "sheet.png"
 RESERVED_NAMES = ("summary", "sheet")  # their .json / .png are the batch's own files
@@ -383,25 +388,28 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
         from nst import serve  # pylint: disable=g-import-not-at-top
         serve.begin_run(live, prepared, title)
         callback = serve.updater(live, prepared, title)  # levels of a --pyramid job
-      _account(entry, run.execute(prepared, callback=callback, log=log))
-      if entry["state"] == "interrupted":
-        raise KeyboardInterrupt
+      result = run.execute(prepared, callback=callback, log=log)
+      _account(entry, result)
+      if result.interrupted:  # the job stopped, or finished as the signal came
+        entry["wall_seconds"] = round(time.perf_counter() - start, 3)
+        raise JobInterrupted([entry], result.exit_code)
     else:
       entry["state"] = "skipped"
       _account(entry, record=record)
+  except JobInterrupted:
+    raise
   except (UserError, run.RunError) as e:
     entry.update(state="failed", error=str(e))
-    if getattr(e, "exit_code", None) in (run.EXIT_SIGINT, run.EXIT_SIGTERM):
-      # Interrupted before anything of the job's own was written (e.g. in the
-      # synthesis of its combined style image): stop the batch, as Ctrl-C does.
+    if run.is_interruption(e):
+      # Interrupted before a step of the job's own (e.g. in the synthesis of its
+      # combined style image): stop the batch, as anywhere else.
       entry["state"] = "interrupted"
       entry["wall_seconds"] = round(time.perf_counter() - start, 3)
-      raise JobInterrupted([entry]) from None
-  except KeyboardInterrupt:
-    if entry["state"] != "interrupted":
-      entry.update(state="interrupted", error="interrupted")
+      raise JobInterrupted([entry], e.exit_code) from None
+  except interrupts.INTERRUPTS as e:  # in its checks, before run.execute
+    entry.update(state="interrupted", error="interrupted")
     entry["wall_seconds"] = round(time.perf_counter() - start, 3)
-    raise JobInterrupted([entry]) from None
+    raise JobInterrupted([entry], interrupts.exit_code(e)) from None
   except Exception as e:  # pylint: disable=broad-except
     # Anything else (out of memory, a bug) fails this job, not the batch.
     traceback.print_exc()
@@ -428,22 +436,27 @@ def run_jobs(jobs, output_dir, common, preset, overwrite=False, log=print, live=
       serve.begin_run(live, prepared[0], title)
     log(f"nst-batch: {', '.join(job.name for job in jobs)}: one batch of {len(jobs)}")
     results = run.execute_batch(prepared, [live and live.update], log=log)
+  except interrupts.INTERRUPTS as e:  # in the jobs' checks
+    results = [run.interrupted(e)] * len(jobs)
   except Exception as e:  # pylint: disable=broad-except
     # Not one job's fault (out of memory, a bug): every job of the batch failed.
     traceback.print_exc()
     results = [e] * len(jobs)
-  interrupted = False
+  code = 0
   for entry, result in zip(entries, results):
-    if isinstance(result, run.RunError):
+    if run.is_interruption(result):  # before the first step: nothing written
+      entry.update(state="interrupted", error=str(result))
+      code = result.exit_code
+    elif isinstance(result, run.RunError):
       entry.update(state="failed", error=str(result))
     elif isinstance(result, Exception):
       entry.update(state="failed", error=f"{type(result).__name__}: {result}")
     else:
       _account(entry, result)
-      interrupted |= entry["state"] == "interrupted"
+      code = code or (result.exit_code if result.interrupted else 0)
     entry["wall_seconds"] = round(time.perf_counter() - start, 3)
-  if interrupted:
-    raise JobInterrupted(entries)
+  if code:
+    raise JobInterrupted(entries, code)
   return entries
 
 
@@ -466,12 +479,13 @@ def _account(entry, result=None, record=None):
 
 
 class JobInterrupted(KeyboardInterrupt):
-  """Ctrl-C during a job (or a batch of jobs): carries their entries so the batch can
-  record them."""
+  """SIGINT or SIGTERM during a job (or a batch of jobs): carries their entries so
+  the batch can record them, and the signal's exit code (130 or 143)."""
 
-  def __init__(self, entries):
+  def __init__(self, entries, exit_code=interrupts.EXIT_SIGINT):
     super().__init__()
     self.entries = entries
+    self.exit_code = exit_code
 
 
 def job_entry(job, output_dir):
@@ -569,7 +583,22 @@ class RayExecutor:
         except ray.exceptions.RayError as e:
           yield index, e
     finally:
-      for ref in pending:  # stopped early (Ctrl-C): cancel what has not run
+      self._stop(list(pending))
+
+  def _stop(self, refs):
+    """Stopped early (SIGINT or SIGTERM here): a task not started is dropped; a
+    running one is interrupted as Ctrl-C would (Ray raises KeyboardInterrupt in it,
+    so it saves its partial image and checkpoint) and waited for. A second signal
+    stops the waiting and kills them."""
+    ray = self.ray
+    if not refs:
+      return
+    for ref in refs:
+      ray.cancel(ref, force=False)
+    try:
+      ray.wait(refs, num_returns=len(refs))
+    except interrupts.INTERRUPTS:
+      for ref in refs:
         ray.cancel(ref, force=True)
 
   def close(self):
@@ -607,8 +636,10 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   """Run `jobs` (skipping those done before); write summary.json and (if `sheet`)
   sheet.png into `output_dir`; return the summary dict. `common`: options of every
   job (a job's own win). `on_job(entry)` is called after each job (a
-  KeyboardInterrupt raised there stops the batch as Ctrl-C does). Ctrl-C stops the
-  batch with the summary written; summary["interrupted"] is then True. `log` gets
+  KeyboardInterrupt raised there stops the batch as Ctrl-C does). SIGINT (or SIGTERM
+  under interrupts.install), in any phase, stops the batch with the summary written:
+  summary["interrupted"] is then True and summary["signal"] says which; the running
+  job keeps its partial image and checkpoint. `log` gets
   the batch's lines and, with the local executor, the jobs' own (Ray's workers print
   theirs). `live` (a
   serve.Live) shows the table of jobs with thumbnails and, with the local executor,
@@ -624,7 +655,49 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   entries = [job_entry(job, output_dir) for job in jobs]
   summary = dict(output_dir=os.path.abspath(output_dir), executor=executor.name,
                  preset=preset, common_options=_json_options(common), jobs=entries,
-                 batch_size=batch_size, interrupted=False)
+                 batch_size=batch_size, interrupted=False, signal=None)
+  try:
+    _run_all(jobs, entries, summary, output_dir, common, preset, executor, overwrite,
+             log, on_job, live, batch_size, start)
+  except interrupts.INTERRUPTS as e:
+    if isinstance(e, JobInterrupted):
+      names = [job.name for job in jobs]
+      for entry in e.entries:
+        entries[names.index(entry["name"])] = entry
+    _left_checkpoints(entries)
+    summary.update(interrupted=True, signal=SIGNAL_NAMES[interrupts.exit_code(e)])
+  finally:
+    if live is not None:
+      live.finish("interrupted" if summary["interrupted"] else None)
+  with interrupts.held():  # already stopping, or done: a signal now waits for these
+    _write_summary(summary, output_dir, start)
+    if sheet and any(e["state"] in ("done", "skipped") for e in entries):
+      write_sheet(entries, output_dir, summary)
+  return summary
+
+
+def _has_checkpoint(entry):
+  """Whether the job left a checkpoint: its own, or its combined style image's."""
+  from nst import records  # pylint: disable=g-import-not-at-top
+  from nst import scale  # pylint: disable=g-import-not-at-top
+  image = entry["outputs"]["image"]
+  return any(os.path.isfile(records.paths(path)["checkpoint"])
+             for path in (image, scale.style_output(image)))
+
+
+def _left_checkpoints(entries):
+  """Jobs still pending that left a checkpoint (one a Ray task saved as it was
+  cancelled) are interrupted: the next run continues them."""
+  for entry in entries:
+    if entry["state"] == "pending" and _has_checkpoint(entry):
+      entry.update(state="interrupted", error="interrupted; a checkpoint was saved "
+                   "and the next run of the batch continues it")
+
+
+def _run_all(jobs, entries, summary, output_dir, common, preset, executor, overwrite,
+             log, on_job, live, batch_size, start):
+  """run_batch's work: every job checked, then those to run, on `executor`."""
+  phases.enter("inputs")
   todo, keys = _check_up_front(jobs, entries, output_dir, common, preset, overwrite,
                                log)
   groups = batch_groups(todo, keys, batch_size)
@@ -650,36 +723,21 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   function = (run_shown if live is not None and local else
               functools.partial(run_jobs, log=log) if local else run_jobs)
   board.show(done=finished, start=start, ran=0, to_run=len(todo))
-  try:
-    arguments = [([jobs[i] for i in group], output_dir, common, preset, overwrite)
-                 for group in groups]
-    ran = 0
-    for k, ended in executor.map(function, arguments):
-      if isinstance(ended, BaseException):  # lost by the executor
-        ended = [dict(entries[i], state="failed",
-                      error=f"{type(ended).__name__}: {ended}") for i in groups[k]]
-      for index, entry in zip(groups[k], ended):
-        entries[index] = entry
-        finished, ran = finished + 1, ran + 1
-        log(_progress(entry, finished, total, ran, len(todo), start))
-        _write_summary(summary, output_dir, start)
-        board.show(ended=index, done=finished, start=start, ran=ran, to_run=len(todo))
-        if on_job is not None:
-          on_job(entry)
-  except KeyboardInterrupt as e:
-    if isinstance(e, JobInterrupted):
-      for entry in e.entries:
-        entries[names.index(entry["name"])] = entry
-    summary["interrupted"] = True
-    log(f"nst-batch: interrupted after {finished}/{total} jobs; run the same command "
-        "again to continue (done jobs are skipped)")
-  finally:
-    if live is not None:
-      live.finish("interrupted" if summary["interrupted"] else None)
-  _write_summary(summary, output_dir, start)
-  if sheet and any(e["state"] in ("done", "skipped") for e in entries):
-    write_sheet(entries, output_dir, summary)
-  return summary
+  arguments = [([jobs[i] for i in group], output_dir, common, preset, overwrite)
+               for group in groups]
+  ran = 0
+  for k, ended in executor.map(function, arguments):
+    if isinstance(ended, BaseException):  # lost by the executor
+      ended = [dict(entries[i], state="failed",
+                    error=f"{type(ended).__name__}: {ended}") for i in groups[k]]
+    for index, entry in zip(groups[k], ended):
+      entries[index] = entry
+      finished, ran = finished + 1, ran + 1
+      log(_progress(entry, finished, total, ran, len(todo), start))
+      _write_summary(summary, output_dir, start)
+      board.show(ended=index, done=finished, start=start, ran=ran, to_run=len(todo))
+      if on_job is not None:
+        on_job(entry)
 
 
 def batch_groups(todo, keys, batch_size):
@@ -823,7 +881,8 @@ def _shorten(text, limit):
 
 def exit_code(summary):
   if summary["interrupted"]:
-    return EXIT_INTERRUPTED
+    return (interrupts.EXIT_SIGTERM if summary.get("signal") == "SIGTERM"
+            else interrupts.EXIT_SIGINT)
   failed = any(e["state"] == "failed" for e in summary["jobs"])
   return EXIT_SOME_FAILED if failed else 0
 
@@ -904,12 +963,26 @@ def _common_options(flags):
   return common
 
 
+def interrupt_message(summary, program="nst-batch"):
+  """The one line that says what an interrupted batch kept."""
+  jobs = summary["jobs"]
+  done = sum(e["state"] in ("done", "skipped") for e in jobs)
+  kept = [e["name"] for e in jobs
+          if e["state"] == "interrupted" and _has_checkpoint(e)]
+  return (f"{program}: interrupted ({summary['signal']}) with {done}/{len(jobs)} "
+          "jobs done" + (f"; partial image and checkpoint kept: {', '.join(kept)}"
+                         if kept else "")
+          + "; run the same command again to continue")
+
+
 def main(argv, flags):
+  interrupts.install()  # SIGTERM as Ctrl-C from here on, manifest reading included
   if len(argv) > 1:
     _fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
           "(see --help)")
   values = flags.FLAGS
   try:
+    phases.enter("inputs")
     if not values.output_dir:
       raise UserError("--output_dir: give the folder for the results (it is "
                       "created; an existing one is resumed)")
@@ -925,6 +998,10 @@ def main(argv, flags):
     executor = make_executor(values.executor, values.ray_address, values.ray_num_cpus)
   except UserError as e:
     _fail(str(e))
+  except interrupts.INTERRUPTS as e:
+    print(f"nst-batch: interrupted while {phases.words('inputs')}; no job was run",
+          file=sys.stderr)
+    sys.exit(interrupts.exit_code(e))
   try:
     summary = run_batch(jobs, values.output_dir, common, values.preset, executor,
                         values.overwrite, log=_log, live=live,
@@ -937,6 +1014,8 @@ def main(argv, flags):
   _log(f"nst-batch: {counts['done']} done, {counts['skipped']} done before, "
        f"{counts['failed']} failed; summary "
        f"{os.path.abspath(os.path.join(values.output_dir, SUMMARY))}")
+  if summary["interrupted"]:
+    print(interrupt_message(summary), file=sys.stderr)
   sys.exit(exit_code(summary))
 
 

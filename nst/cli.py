@@ -19,6 +19,7 @@ from nst import color
 from nst import entry
 from nst import config
 from nst import image as image_lib
+from nst import interrupts
 from nst import run as run_lib
 from nst import serve as serve_lib
 from nst import spatial
@@ -242,11 +243,6 @@ def progress_line(it):
           f"elapsed {_duration(it.elapsed)}  eta {_duration(it.eta)}")
 
 
-def _raise_terminated(signum, frame):
-  del signum, frame
-  raise run_lib.Terminated()
-
-
 class _Progress:
   """A tqdm bar on a terminal; one plain line per report otherwise (logs, CI)."""
 
@@ -300,7 +296,6 @@ def run(prepared, live=None):
   save_every = options["save_per_step"]
   progress = _Progress(settings.num_steps,
                        save_every if save_every > 0 else options["report_every"])
-  signal.signal(signal.SIGTERM, _raise_terminated)
   # For tests of interrupts: after reporting this iteration, wait for a signal, so
   # that the run is interrupted there on any machine, never finished first.
   # A step is N (that iteration of any level) or L:N (of coarse-to-fine level L).
@@ -326,8 +321,16 @@ def run(prepared, live=None):
     return e.exit_code
   finally:
     progress.close()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+  with interrupts.held() as held:  # the run is written: a signal now loses nothing
+    code = _report(result)
+  if held.code and not result.interrupted:
+    print("nst: interrupted after the run; its outputs are complete",
+          file=sys.stderr)
+  return code or held.code
 
+
+def _report(result):
+  """The lines that say how `result` ended; its exit code."""
   last, out = result.last, result.paths
   level = ("" if last.level is None else
            f" of level {last.level}/{last.num_levels}")
@@ -337,6 +340,11 @@ def run(prepared, live=None):
           f"{os.path.abspath(out['image'])}, checkpoint "
           f"{os.path.abspath(out['checkpoint'])}; add --resume to the same command to "
           "finish it", file=sys.stderr)
+    return result.exit_code
+  if result.interrupted:  # finished, and a signal came while it was written
+    print(f"nst: interrupted while writing the outputs; they were completed first: "
+          f"{os.path.abspath(out['image'])} and its record "
+          f"{os.path.abspath(out['record'])}", file=sys.stderr)
     return result.exit_code
   if result.stopped == "non_finite":
     print(f"nst: stopped at step {last.iteration + 1}{level}: the loss or its gradient "
@@ -385,6 +393,7 @@ def prepare():
 
 
 def main(argv):
+  interrupts.install()  # SIGTERM as Ctrl-C from here on, input checks included
   if len(argv) > 1:
     _fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
           "(see --help)")
@@ -397,6 +406,10 @@ def main(argv):
     code = run(prepared, live)
   except UserError as e:
     _fail(str(e))
+  except interrupts.INTERRUPTS as e:  # before the run's own handling (its phases)
+    stopped = run_lib.interrupted(e)
+    print(f"nst: {stopped}", file=sys.stderr)
+    sys.exit(stopped.exit_code)
   if live is not None:
     live.linger(flags.FLAGS.serve_linger)
   sys.exit(code)

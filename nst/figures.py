@@ -75,7 +75,9 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
   figure resumes), unless `overwrite`. Cells with normalize_vgg use factors computed
   over `normalize_source` (normalize.py). `executor`: nst.batch.LocalExecutor (the
   default: one after another here) or RayExecutor. `live`: a serve.Live to show the
-  cells on. Raises UserError naming the cells that failed (the others are kept).
+  cells on. Raises UserError naming the cells that failed (the others are kept);
+  KeyboardInterrupt or interrupts.Terminated when a signal stopped them (the
+  interrupted cell keeps its checkpoint, which the next run continues).
   """
   from nst import batch  # pylint: disable=g-import-not-at-top
   # A cell runs at its images' own size (image_size=0), or at its --pyramid levels'.
@@ -91,8 +93,9 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
   summary = batch.run_batch(jobs, output_dir, executor=executor or
                             batch.LocalExecutor(), overwrite=overwrite, log=log,
                             sheet=False, live=live)
-  if summary["interrupted"]:
-    raise KeyboardInterrupt
+  if summary["interrupted"]:  # as the signal would have: the entry point says so
+    from nst import interrupts  # pylint: disable=g-import-not-at-top
+    raise interrupts.exception(batch.exit_code(summary))
   failed = [f"{e['name']}: {e['error']}" for e in summary["jobs"]
             if e["state"] != "done" and e["state"] != "skipped"]
   if failed:

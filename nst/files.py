@@ -13,14 +13,15 @@ def atomic_path(path):
 
   The temporary name keeps `path`'s extension so writers that pick a format by
   extension (imageio) still do. On any exception the temporary file is removed and
-  `path` is left untouched.
+  `path` is left untouched. A signal's exception (Ctrl-C, SIGTERM) is such an
+  exception: an interrupted write leaves the old file or none, never half of one.
   """
   directory, base = os.path.split(os.path.abspath(path))
   extension = os.path.splitext(base)[1]
   fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".part{extension}",
                              dir=directory)
-  os.close(fd)
-  try:
+  try:  # from here on, whatever interrupts removes the temporary file
+    os.close(fd)
     yield tmp
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
     os.replace(tmp, path)

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from nst import image as image_lib
+from nst import phases
 from nst import vgg
 from nst import weights as weights_lib
 from nst.errors import UserError
@@ -157,6 +158,7 @@ def network_weights(weights_path, settings, source, conv_weights=None, log=print
     conv_weights = vgg.load_conv_weights(weights_path)
   if not settings.normalize_vgg:
     return conv_weights, None
+  phases.enter("normalization")
   factors, meta = load_or_compute(weights_path, settings.pooling, source,
                                   conv_weights, log)
   return normalize_weights(conv_weights, factors), meta

@@ -25,7 +25,9 @@ import time
 import numpy as np
 
 from nst import image as image_lib
+from nst import interrupts
 from nst import memory
+from nst import phases
 from nst import records
 from nst import vgg
 from nst.errors import UserError
@@ -297,13 +299,16 @@ def execute(prepared, callback=None, log=None):
 
   def save_checkpoint():
     level, level_start = now["at"]
-    records.save_checkpoint(
-        out["checkpoint"], {} if level_start is None else {"start": level_start},
-        dict(_meta(prepared), level=level,
-             wall_seconds=wall + time.perf_counter() - began))
+    with interrupts.held():  # already stopping: a second signal waits for it
+      records.save_checkpoint(
+          out["checkpoint"], {} if level_start is None else {"start": level_start},
+          dict(_meta(prepared), level=level,
+               wall_seconds=wall + time.perf_counter() - began))
 
   try:
     for k in range(first, len(levels) + 1):
+      if k > first:
+        phases.enter("level")
       resume_level = bool(out) and k == first and os.path.isfile(
           level_paths(prepared.output, k)["checkpoint"])
       level_prepared = _prepare_level(prepared, levels, k, now["at"][1], resume_level)
@@ -321,8 +326,10 @@ def execute(prepared, callback=None, log=None):
       if k < len(levels):
         next_shape = shapes(prepared.content.shape, levels)[k]
         now["at"] = (k + 1, upsample(level_result.last.image, next_shape))
+        if level_result.signal_exit_code:  # came while the level was written
+          raise interrupts.exception(level_result.signal_exit_code)
   except run_lib.RunError as e:
-    interrupted = e.exit_code in (run_lib.EXIT_SIGINT, run_lib.EXIT_SIGTERM)
+    interrupted = run_lib.is_interruption(e)
     if out and interrupted and (entries or first > 1):
       save_checkpoint()
       raise run_lib.RunError(
@@ -330,9 +337,8 @@ def execute(prepared, callback=None, log=None):
           f"are kept and {out['checkpoint']!r} was written; add --resume to continue",
           e.exit_code) from None
     raise
-  except (KeyboardInterrupt, run_lib.Terminated) as e:  # between two levels
-    code = (run_lib.EXIT_SIGTERM if isinstance(e, run_lib.Terminated)
-            else run_lib.EXIT_SIGINT)
+  except interrupts.INTERRUPTS as e:  # between two levels
+    code = interrupts.exit_code(e)
     if not out:
       raise run_lib.RunError(f"interrupted at level {now['at'][0]}", code) from None
     save_checkpoint()
@@ -340,6 +346,19 @@ def execute(prepared, callback=None, log=None):
         f"interrupted between levels; {out['checkpoint']!r} was written; add --resume "
         f"to continue at level {now['at'][0]}", code) from None
 
+  with interrupts.held() as held:
+    phases.enter("write")
+    result = _write(prepared, levels, level_result, entries, wall, began,
+                    save_checkpoint)
+  result.signal_exit_code = result.signal_exit_code or held.code
+  return result
+
+
+def _write(prepared, levels, level_result, entries, wall, began, save_checkpoint):
+  """execute's Result, its outputs written (the run's image, plot and record, or
+  its checkpoint)."""
+  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  out = prepared.paths
   k = level_result.last.level
   last, stopped = level_result.last, level_result.stopped
   result = run_lib.Result(image=level_result.image, record=None, last=last,

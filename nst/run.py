@@ -19,8 +19,10 @@ import numpy as np
 
 from nst import config
 from nst import image as image_lib
+from nst import interrupts
 from nst import memory
 from nst import normalize
+from nst import phases
 from nst import pyramid as pyramid_lib
 from nst import records
 from nst import scale as scale_lib
@@ -32,13 +34,10 @@ from nst.files import ensure_writable_dir
 
 CHECKPOINT_EVERY = 10  # iterations per compiled chunk: what an interrupt can lose
 EXIT_NON_FINITE = 3
-EXIT_SIGINT = 130      # the shell's codes for a process ended by SIGINT / SIGTERM
-EXIT_SIGTERM = 143
+EXIT_SIGINT = interrupts.EXIT_SIGINT    # 130, 143: interrupts.py has the mapping
+EXIT_SIGTERM = interrupts.EXIT_SIGTERM
+Terminated = interrupts.Terminated
 ARRAY = "<array>"      # what the record says where an image was given as an array
-
-
-class Terminated(BaseException):
-  """Raised by the CLI's SIGTERM handler, so a run killed politely saves its work."""
 
 
 class RunError(Exception):
@@ -48,6 +47,25 @@ class RunError(Exception):
   def __init__(self, message, exit_code):
     super().__init__(message)
     self.exit_code = exit_code
+
+
+NOTHING_KEPT = "before the first step; nothing was written"
+
+
+def interrupted(error, kept=NOTHING_KEPT):
+  """The RunError of an interruption (`error`: KeyboardInterrupt or Terminated) in
+  the current phase, saying what was `kept`; exit code 130 or 143. Its
+  `nothing_written` says whether it kept nothing."""
+  run_error = RunError(f"interrupted while {phases.words()}, {kept}",
+                       interrupts.exit_code(error))
+  run_error.nothing_written = kept == NOTHING_KEPT
+  return run_error
+
+
+def is_interruption(error):
+  """Whether `error` (a RunError or anything else) is an interruption's."""
+  return isinstance(error, RunError) and error.exit_code in (EXIT_SIGINT,
+                                                             EXIT_SIGTERM)
 
 
 @dataclasses.dataclass
@@ -87,6 +105,8 @@ class Result:
   last: object            # optimize.Iterate
   stopped: str            # num_steps | converged | line_search | interrupted | non_finite
   paths: dict = None      # image, record, plot, checkpoint when an output was given
+  # 130 / 143 when a signal stopped the run, or came while its outputs were written
+  # (they were completed first: the run may be whole, and it is still a signal's).
   signal_exit_code: int = 0
 
   @property
@@ -94,8 +114,12 @@ class Result:
     return self.stopped in ("interrupted", "non_finite")
 
   @property
+  def interrupted(self):
+    return self.stopped == "interrupted" or bool(self.signal_exit_code)
+
+  @property
   def exit_code(self):
-    if self.stopped == "interrupted":
+    if self.interrupted:
       return self.signal_exit_code or EXIT_SIGINT
     return EXIT_NON_FINITE if self.stopped == "non_finite" else 0
 
@@ -113,16 +137,24 @@ def transfer(content, style, output=None, *, preset=None, callback=None, log=Non
     override its values.
   callback: called with every optimize.Iterate (at least every 10 iterations).
   options: the `nst` command's flags by name (alpha=1e-3, image_size=256, ...).
-  Bad input raises UserError with the CLI's one-line message. Ctrl-C during the run
-  returns the result so far (record["result"]["partial"] is True; with an output, a
-  checkpoint is saved that resume=True continues).
+  Bad input raises UserError with the CLI's one-line message. Ctrl-C (or SIGTERM,
+  where its handler raises interrupts.Terminated) once the start is evaluated returns
+  the result so far (record["result"]["partial"] is True; with an output, a
+  checkpoint is saved that resume=True continues); before that (reading the inputs,
+  the network, the targets, ...) it raises RunError, exit_code 130 or 143, naming the
+  phase: nothing was written. One while the outputs are written is held until they
+  are complete (result.exit_code then says 130 or 143).
   """
-  return execute(prepare(content, style, output, preset=preset, **options),
-                 callback=callback, log=log)
+  try:
+    prepared = prepare(content, style, output, preset=preset, **options)
+  except interrupts.INTERRUPTS as e:
+    raise interrupted(e) from None
+  return execute(prepared, callback=callback, log=log)
 
 
 def prepare(content, style, output=None, *, preset=None, **options):
   """Resolve the options and check every input; raise UserError on anything wrong."""
+  phases.enter("inputs")
   given = options
   options = _mask_lists(config.resolve_options(preset, options))
   levels, options = pyramid_lib.resolve(options, given)  # --pyramid: the last level's
@@ -431,6 +463,7 @@ def engine():
   device actually used is named instead.
   """
   if not _ENGINE:
+    phases.enter("tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     sys.stderr.flush()
@@ -459,6 +492,7 @@ def network(prepared, log=None):
   source = prepared.normalize_source if settings.normalize_vgg else None
   key = (os.path.abspath(prepared.weights_path), source, settings.pooling)
   if key not in _NETWORKS:
+    phases.enter("network")
     original = (os.path.abspath(prepared.weights_path), None, settings.pooling)
     conv = _NETWORKS[original][0] if original in _NETWORKS else None
     _NETWORKS[key] = normalize.network_weights(
@@ -483,17 +517,24 @@ def execute(prepared, callback=None, log=None):
   """Run a prepared problem; write its outputs if it has one; return a Result.
 
   Raises RunError when nothing could be written (the loss not finite at the start,
-  an interruption before the first step).
+  an interruption before the first step: its message names the phase).
   """
-  if prepared.scale is not None:  # a new style image first, then the transfer
-    return scale_lib.execute(prepared, callback=callback, log=log)
-  if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
-    return pyramid_lib.execute(prepared, callback=callback, log=log)
-  prepared = resolved(prepared)
+  try:
+    if prepared.scale is not None:  # a new style image first, then the transfer
+      return scale_lib.execute(prepared, callback=callback, log=log)
+    if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
+      return pyramid_lib.execute(prepared, callback=callback, log=log)
+    return _execute_one(resolved(prepared), callback, log)
+  except interrupts.INTERRUPTS as e:  # in a phase before the start's iterate
+    raise interrupted(e) from None
+
+
+def _execute_one(prepared, callback, log):
   optimize, device = engine()
   run = _begin(prepared, optimize, device, log)
   last, stopped, signal_code = None, None, 0
   try:
+    phases.enter("trace")  # the start's evaluation traces the loss
     for it in optimize.stylize(run.problem, run.x0, report_every=run.chunk,
                                state=run.state, elapsed=run.elapsed):
       if not it.finite:
@@ -501,10 +542,9 @@ def execute(prepared, callback=None, log=None):
         break
       last = it
       _take(prepared, it, run.history, callback)
-  except KeyboardInterrupt:
-    stopped, signal_code = "interrupted", EXIT_SIGINT
-  except Terminated:
-    stopped, signal_code = "interrupted", EXIT_SIGTERM
+      phases.enter("step")
+  except interrupts.INTERRUPTS as e:
+    stopped, signal_code = "interrupted", interrupts.exit_code(e)
   return _end(prepared, run, last, stopped, signal_code, device)
 
 
@@ -532,9 +572,12 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
   keys = {batch_key(p) for p in prepared_runs}
   if len(keys) != 1 or None in keys:
     raise ValueError("execute_batch needs runs of one batch_key, none resuming")
-  prepared_runs = [resolved(p) for p in prepared_runs]
-  optimize, device = engine()
-  runs = [_begin(p, optimize, device, log) for p in prepared_runs]
+  try:
+    prepared_runs = [resolved(p) for p in prepared_runs]
+    optimize, device = engine()
+    runs = [_begin(p, optimize, device, log) for p in prepared_runs]
+  except interrupts.INTERRUPTS as e:
+    raise interrupted(e) from None
   for run in runs[1:]:  # one evaluation mode for the batch: the first run's
     run.problem = run.problem.using(runs[0].problem.eval_mode)
     run.eval_mode = runs[0].eval_mode
@@ -543,6 +586,7 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
   batch = optimize.Batch([run.problem for run in runs])
   lasts, stopped, signal_code = [None] * len(runs), [None] * len(runs), 0
   try:
+    phases.enter("trace")
     for iterates in optimize.stylize_batch(batch, [run.x0 for run in runs],
                                            report_every=runs[0].chunk):
       for i, it in enumerate(iterates):
@@ -553,8 +597,9 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
           continue
         lasts[i] = it
         _take(prepared_runs[i], it, runs[i].history, callbacks[i])
-  except (KeyboardInterrupt, Terminated) as e:
-    signal_code = EXIT_SIGINT if isinstance(e, KeyboardInterrupt) else EXIT_SIGTERM
+      phases.enter("step")
+  except interrupts.INTERRUPTS as e:
+    signal_code = interrupts.exit_code(e)
     stopped = [s if s is not None or (last is not None and last.finished)
                else "interrupted" for s, last in zip(stopped, lasts)]
   results = []
@@ -589,6 +634,7 @@ def _begin(prepared, optimize, device, log):
   meta["settings"].pop("num_steps")  # a resumed run may be given more steps
   state, elapsed, history = None, 0.0, []
   if options["resume"]:
+    phases.enter("inputs")  # the checkpoint
     arrays, saved = records.load_checkpoint(out["checkpoint"], meta)
     if "pyramid" in saved:
       raise UserError(f"--resume: {out['checkpoint']!r} is a coarse-to-fine run's; "
@@ -597,11 +643,13 @@ def _begin(prepared, optimize, device, log):
     elapsed, history = saved["elapsed"], saved["history"]
 
   conv_weights, normalization = network(prepared, log)
+  phases.enter("targets")
   problem = optimize.Problem(prepared.content, prepared.styles, settings,
                              vgg_weights=conv_weights, guides=prepared.guides)
   x0 = None if state is not None else optimize.initial_image(
       prepared.init, prepared.content, prepared.styles[0], settings.seed)
   from nst import evalmode  # pylint: disable=g-import-not-at-top
+  phases.enter("eval_mode")
   problem, eval_mode = evalmode.choose(
       options["eval_mode"], problem,
       state.position if state is not None else x0.reshape(1, -1),
@@ -629,15 +677,24 @@ def _take(prepared, it, history, callback):
 
 def _end(prepared, run, last, stopped, signal_code, device):
   """The run's Result, its outputs written (image, plot, record; a checkpoint when
-  interrupted); RunError when there is nothing to write."""
-  settings, options, out = prepared.settings, prepared.options, prepared.paths
-  history = run.history
+  interrupted); RunError when there is nothing to write. A signal while they are
+  written waits until they are complete, and is the Result's signal_exit_code."""
   if last is None or (stopped == "non_finite" and last.iteration == 0):
     if stopped == "non_finite":
       raise RunError("the loss or its gradient is not finite at the start; nothing "
                      "was written" + NON_FINITE_HINT, EXIT_NON_FINITE)
-    raise RunError("interrupted before the first step; nothing was written",
-                   signal_code or EXIT_SIGINT)
+    raise interrupted(interrupts.exception(signal_code))
+  with interrupts.held() as held:
+    phases.enter("write")
+    result = _write(prepared, run, last, stopped, signal_code, device)
+  result.signal_exit_code = result.signal_exit_code or held.code
+  return result
+
+
+def _write(prepared, run, last, stopped, signal_code, device):
+  """_end's Result, its outputs written."""
+  settings, options, out = prepared.settings, prepared.options, prepared.paths
+  history = run.history
   if stopped is None:
     stopped = ("num_steps" if last.iteration >= last.num_steps else
                "converged" if last.converged else "line_search")

@@ -65,6 +65,8 @@ import numpy as np
 
 from nst import config
 from nst import image as image_lib
+from nst import interrupts
+from nst import phases
 from nst import records
 from nst import vgg
 from nst.errors import UserError
@@ -282,42 +284,85 @@ def execute(prepared, callback=None, log=None):
   return the transfer's run.Result, its record holding the synthesis's."""
   from nst import run as run_lib  # pylint: disable=g-import-not-at-top
   plan_ = prepared.scale
+  out = plan_.run.output
+  began = time.perf_counter()
+  phases.enter("synthesis")
+  new_style, record = _synthesis(plan_, log)
+  entry = _entry(plan_, record, out)
+  entry["wall_seconds"] = round(time.perf_counter() - began, 3)
+  try:
+    result = _transfer(prepared, new_style, callback, log)
+  except interrupts.INTERRUPTS as e:
+    raise _kept(plan_, run_lib.interrupted(e)) from None
+  except run_lib.RunError as e:
+    raise _kept(plan_, e) from None
+  result.record["fine_style"] = entry
+  result.record["images"]["style"] = run_lib.style_source(prepared)
+  result.record["images"]["fine_style"] = plan_.fine_path or "<array>"
+  if result.paths:
+    with interrupts.held() as held:
+      phases.enter("write")
+      records.write_record(result.paths["record"], result.record)
+    result.signal_exit_code = result.signal_exit_code or held.code
+  return result
+
+
+def _synthesis(plan_, log):
+  """(the new style image, float RGB 0-255; its record): kept from an interrupted
+  run, the coarse artwork itself (0 steps), or synthesised now. RunError if the
+  synthesis was interrupted (saying what it kept) or not finite."""
+  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
   synthesis = plan_.run
   out = synthesis.output
-  began = time.perf_counter()
   if plan_.reuse:
     new_style = image_lib.load_image(out, "--fine_style_image")
     with open(records.paths(out)["record"], encoding="utf-8") as f:
       record = json.load(f)
     if log is not None:
       log(f"nst: combined style image {out} kept from the interrupted run")
-  elif plan_.steps == 0:
+    return new_style, record
+  if plan_.steps == 0:
     new_style = image_lib.to_uint8(synthesis.content).astype(np.float32)
     if out is not None:
       image_lib.save_image(out, new_style)
-    record = _unrun(synthesis, new_style)
-  else:
-    if log is not None:
-      height, width = synthesis.shape
-      coarse, fine = synthesis.sources["content"], synthesis.sources["style"][0]
-      log(f"nst: combining scales: a new style image from {coarse or 'the array'} "
-          f"(coarse scale) with the Gram matrices of {fine or 'the array'} at "
-          f"{','.join(plan_.layers)} (fine scale), {width}x{height} px, "
-          f"{plan_.steps} iterations")
+    return new_style, _unrun(synthesis, new_style)
+  if log is not None:
+    height, width = synthesis.shape
+    coarse, fine = synthesis.sources["content"], synthesis.sources["style"][0]
+    log(f"nst: combining scales: a new style image from {coarse or 'the array'} "
+        f"(coarse scale) with the Gram matrices of {fine or 'the array'} at "
+        f"{','.join(plan_.layers)} (fine scale), {width}x{height} px, "
+        f"{plan_.steps} iterations")
+  try:
     result = run_lib.execute(synthesis, callback=_progress(
         log, synthesis.options["report_every"]), log=log)
-    if result.partial:
-      where = (f"; its partial image and checkpoint are beside {out!r}; add --resume "
-               "to continue" if out and result.stopped == "interrupted" else "")
-      raise run_lib.RunError(
-          f"{'interrupted' if result.stopped == 'interrupted' else 'stopped'} while "
-          f"synthesising the combined style image (step {result.last.iteration}/"
-          f"{plan_.steps}){where}" + ("" if result.stopped == "interrupted" else
-                                      run_lib.NON_FINITE_HINT), result.exit_code)
-    new_style = result.image.astype(np.float32)  # as written: a resumed run is the same
-    record = result.record
-  entry = _entry(plan_, record, out)
-  entry["wall_seconds"] = round(time.perf_counter() - began, 3)
+  except run_lib.RunError as e:
+    if not getattr(e, "nothing_written", False):
+      raise
+    raise run_lib.RunError(
+        f"interrupted in the synthesis of the combined style image, while "
+        f"{phases.words()}, before its first step; nothing was written",
+        e.exit_code) from None
+  if result.partial:
+    where = (f"; its partial image and checkpoint are beside {out!r}; add --resume "
+             "to continue" if out and result.stopped == "interrupted" else "")
+    raise run_lib.RunError(
+        f"{'interrupted' if result.stopped == 'interrupted' else 'stopped'} while "
+        f"synthesising the combined style image (step {result.last.iteration}/"
+        f"{plan_.steps}){where}" + ("" if result.stopped == "interrupted" else
+                                    run_lib.NON_FINITE_HINT), result.exit_code)
+  if result.signal_exit_code:  # came while its outputs were written: they are whole
+    raise run_lib.RunError(
+        f"interrupted after synthesising the combined style image"
+        + (f"; it is kept in {out!r}; add --resume to continue" if out else ""),
+        result.signal_exit_code)
+  # As written: a resumed run gives the same image.
+  return result.image.astype(np.float32), result.record
+
+
+def _transfer(prepared, new_style, callback, log):
+  """The transfer's run.Result, with `new_style` as its artwork."""
+  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
   transfer = run_lib.with_style(prepared, new_style)
   main_resume = bool(prepared.output) and prepared.options["resume"] and os.path.isfile(
       prepared.paths["checkpoint"])
@@ -329,10 +374,18 @@ def execute(prepared, callback=None, log=None):
   transfer = dataclasses.replace(
       transfer, scale=None, options=dict(transfer.options, resume=main_resume),
       request=request)
-  result = run_lib.execute(transfer, callback=callback, log=log)
-  result.record["fine_style"] = entry
-  result.record["images"]["style"] = run_lib.style_source(prepared)
-  result.record["images"]["fine_style"] = plan_.fine_path or "<array>"
-  if result.paths:
-    records.write_record(result.paths["record"], result.record)
-  return result
+  return run_lib.execute(transfer, callback=callback, log=log)
+
+
+def _kept(plan_, error):
+  """`error` (a RunError of the transfer) saying that the combined style image is
+  kept when the transfer was interrupted before its first step (--resume keeps it)."""
+  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  out = plan_.run.output
+  if (not run_lib.is_interruption(error) or out is None or plan_.steps == 0
+      or not getattr(error, "nothing_written", False)):
+    return error
+  return run_lib.RunError(
+      f"interrupted while {phases.words()}, before the transfer's first step; the "
+      f"combined style image {out!r} is kept; add --resume to continue",
+      error.exit_code)

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from nst import image as image_lib
+from nst import interrupts
 from nst.errors import UserError
 
 LOOPBACK = "127.0.0.1"
@@ -246,7 +247,7 @@ class Live:
         log(f"nst: serving the final state at {self.url} for {seconds:g} s "
             "(Ctrl-C stops it)")
         time.sleep(seconds)
-      except KeyboardInterrupt:
+      except interrupts.INTERRUPTS:  # Ctrl-C or SIGTERM: the run is over anyway
         pass
     self.close()
 

@@ -15,6 +15,8 @@ from absl import flags
 from nst import batch
 from nst import entry
 from nst import figures
+from nst import interrupts
+from nst import phases
 from nst import serve
 from nst import weights as weights_lib
 from nst.errors import UserError
@@ -113,6 +115,7 @@ def run(name, build, summarize=None):
   drawn."""
   start = time.perf_counter()
   try:
+    phases.enter("inputs")
     folder = figures.images_dir(IMAGES_DIR.value)
     if image_size() < 16 or num_steps() < 1:
       raise UserError("--image_size must be >= 16 and --num_steps >= 1")
@@ -122,6 +125,10 @@ def run(name, build, summarize=None):
   except UserError as e:
     print(f"{name}: error: {e}", file=sys.stderr)
     sys.exit(UserError.exit_code)
+  except interrupts.INTERRUPTS as e:
+    print(f"{name}: interrupted while {phases.words('inputs')}; nothing was run",
+          file=sys.stderr)
+    sys.exit(interrupts.exit_code(e))
   folder_out = output_dir(name)
   # Cells with normalize_vgg take the factors from the reference images.
   try:
@@ -131,10 +138,26 @@ def run(name, build, summarize=None):
   except UserError as e:  # cells that failed on the executor (the others are kept)
     print(f"{name}: error: {e}", file=sys.stderr)
     sys.exit(1)
+  except interrupts.INTERRUPTS as e:
+    print(f"{name}: interrupted; the finished cells and the interrupted one's "
+          f"checkpoint are kept in {os.path.abspath(folder_out)}; run the same command "
+          "again to continue", file=sys.stderr)
+    sys.exit(interrupts.exit_code(e))
   finally:
     executor.close()
     if live is not None:
       live.linger(flags.FLAGS.serve_linger)
+  try:
+    _write(name, folder, records, folder_out, layout, summarize, start)
+  except interrupts.INTERRUPTS as e:
+    print(f"{name}: interrupted while drawing the figure; every cell is kept in "
+          f"{os.path.abspath(folder_out)}; run the same command again to draw it",
+          file=sys.stderr)
+    sys.exit(interrupts.exit_code(e))
+
+
+def _write(name, folder, records, folder_out, layout, summarize, start):
+  """The figure's sheet and JSON from its cells' records."""
   if summarize is not None:
     summarize(records, folder_out, layout)
   # A figure's own extra values win (e.g. high_res.py's final size).
@@ -150,7 +173,21 @@ def main(run_figure, full_num_steps=FULL_NUM_STEPS):
   """Run `run_figure()` as the program; `full_num_steps`: --num_steps's default
   without --quick."""
   _FULL["num_steps"] = full_num_steps
+  interrupts.install()  # SIGTERM as Ctrl-C: the running cell keeps its checkpoint
   entry.list_in_help(__name__, serve.__name__)
   # Each cell is a new problem, so TensorFlow's "retracing" warnings are expected.
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
-  app.run(lambda argv: run_figure())
+  app.run(lambda argv: _interruptible(run_figure))
+
+
+def _interruptible(run_figure):
+  """run_figure(), a signal that reaches this far (a script's own loop, as
+  presets.py has) one line and exit 130 / 143; the cells it ran are kept."""
+  try:
+    run_figure()
+  except interrupts.INTERRUPTS as e:
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    print(f"{name}: interrupted; the finished cells and the interrupted one's "
+          "checkpoint are kept; run the same command again to continue",
+          file=sys.stderr)
+    sys.exit(interrupts.exit_code(e))

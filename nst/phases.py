@@ -1,0 +1,45 @@
+"""The phases of a run, announced as each begins: for messages and for observers.
+
+The run path calls `enter(name)` at every boundary (NAMES, in order); `words()` says
+what the run was doing when an interruption came, for the one-line message an entry
+point prints. Observers (functions of the name) are for tools and tests: the test entry
+point tests/pause_entry.py waits for a signal on entering a phase, so that a test
+interrupts exactly that phase on any machine. "step" is entered at every iterate a run
+takes (the first is its start, before any L-BFGS step).
+"""
+
+WORDS = {
+    "inputs": "reading and checking the inputs",
+    "tensorflow": "loading TensorFlow",
+    "network": "reading the VGG19 weights",
+    "normalization": "computing the VGG19 normalisation factors",
+    "targets": "computing the targets",
+    "eval_mode": "choosing the evaluation mode",
+    "trace": "tracing the loss and evaluating the start",
+    "step": "optimising",
+    "level": "starting the next coarse-to-fine level",
+    "synthesis": "synthesising the combined style image",
+    "write": "writing the outputs",
+}
+NAMES = tuple(WORDS)
+
+observers = []     # called with the name of each phase entered, in this process
+_now = {"phase": None}
+
+
+def enter(name):
+  """The run enters phase `name` (one of NAMES): tell the observers."""
+  assert name in WORDS, name
+  _now["phase"] = name
+  for observer in list(observers):
+    observer(name)
+
+
+def current():
+  """The phase entered last in this process (None before any)."""
+  return _now["phase"]
+
+
+def words(name=None):
+  """What a run does in phase `name` (default: the current one), for messages."""
+  return WORDS.get(name or current(), "starting")

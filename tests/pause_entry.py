@@ -1,0 +1,75 @@
+"""Test-only entry point: a program of nst run with an observer of its phases
+(nst/phases.py) that, on entering PHASE for the COUNT-th time (default 1), says
+`paused at PHASE[:COUNT]` on stderr and waits for a signal. The test sends it then,
+so the signal's handler runs inside that phase on any machine, never before or after.
+
+  python tests/pause_entry.py PHASE[:COUNT] nst|batch|SCRIPT.py -- <its flags>
+
+SCRIPT.py: a figure script of scripts/ (e.g. scripts/figure1.py), run as its main.
+"""
+
+import os
+import runpy
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from nst import interrupts
+from nst import phases
+
+
+def wait_for_a_signal():
+  """Return once SIGINT or SIGTERM has come and its handler has run (raising
+  here, or holding it: see interrupts.held). Polled, not signal.pause(): a signal
+  that came just before pause() would be missed, and the test would wait forever."""
+  came = []
+  handlers = {}
+
+  def note(signum, frame):
+    came.append(signum)
+    handler = handlers[signum]
+    if callable(handler):
+      handler(signum, frame)
+  for signum in interrupts.SIGNALS:
+    handlers[signum] = signal.signal(signum, note)
+  try:
+    print(f"paused at {SPEC}", file=sys.stderr, flush=True)
+    while not came:
+      time.sleep(0.01)
+  finally:
+    for signum, handler in handlers.items():
+      signal.signal(signum, handler)
+
+
+def observer(phase, count):
+  seen = [0]
+
+  def observe(name):
+    if name == phase:
+      seen[0] += 1
+      if seen[0] == count:
+        wait_for_a_signal()
+  return observe
+
+
+if __name__ == "__main__":
+  SPEC, program, separator, *arguments = sys.argv[1:]
+  assert separator == "--", sys.argv
+  phase, _, count = SPEC.partition(":")
+  assert phase in phases.NAMES, phase
+  phases.observers.append(observer(phase, int(count or 1)))
+  sys.argv = [program, *arguments]
+  if program == "nst":
+    from nst import cli
+    cli.run_main()
+  elif program == "batch":
+    from nst import batch
+    batch.run_main()
+  elif program.endswith(".py"):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
+    runpy.run_path(program, run_name="__main__")
+  else:
+    raise SystemExit(f"pause_entry: unknown program {program!r}")
