@@ -327,7 +327,25 @@ def _nst_summary(path):
     return False
 
 
-def check_batch_files(jobs, output_dir, overwrite=False, manifest=None):
+def _option_inputs(options):
+  """[(option, path)] of the files a job's options name (masks, init, fine style)."""
+  from nst import spatial  # pylint: disable=g-import-not-at-top
+  found = []
+  for name in ("content_masks", "style_masks"):
+    specs = options.get(name) or ()
+    if isinstance(specs, (str, os.PathLike)):
+      specs = _items(os.fspath(specs))
+    found += [(name, spatial.parse(spec)[0]) for spec in specs
+              if isinstance(spec, (str, os.PathLike)) and spec != spatial.WHOLE]
+  init = options.get("init")
+  if isinstance(init, str) and init not in config.INIT_CHOICES:
+    found.append(("init", init))
+  if isinstance(options.get("fine_style_image"), str):
+    found.append(("fine_style_image", options["fine_style_image"]))
+  return found
+
+
+def check_batch_files(jobs, output_dir, overwrite=False, manifest=None, common=None):
   """Before anything runs: no job (nor the batch's summary and sheet) writes onto an
   input of any job or the manifest, whatever --overwrite says; and, without it, no
   file in `output_dir` that nst did not write is replaced. UserError naming both."""
@@ -337,6 +355,8 @@ def check_batch_files(jobs, output_dir, overwrite=False, manifest=None):
   for job in jobs:
     inputs += [(f"{job.source}: content", job.content)]
     inputs += [(f"{job.source}: style", s) for s in job.style]
+    inputs += [(f"{job.source}: {name}", p)
+               for name, p in _option_inputs(dict(common or {}, **job.options))]
   inputs = [(what, p) for what, p in inputs if isinstance(p, str) and os.path.exists(p)]
   written = [(f"{job.source}: output", p, job)
              for job in jobs for p in records.paths(job.output(output_dir)).values()]
@@ -621,7 +641,7 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   if not isinstance(batch_size, int) or batch_size < 1:
     raise UserError(f"--batch_size must be a whole number >= 1, got {batch_size!r}")
   executor = executor or LocalExecutor()  # the caller closes an executor it gave
-  check_batch_files(jobs, output_dir, overwrite, manifest)
+  check_batch_files(jobs, output_dir, overwrite, manifest, common)
   ensure_writable_dir(output_dir, "--output_dir")
   start = time.perf_counter()
   entries = [job_entry(job, output_dir) for job in jobs]
@@ -923,7 +943,8 @@ def main(argv, flags):
       raise UserError(f"--batch_size must be >= 1, got {values.batch_size}")
     from nst import serve  # pylint: disable=g-import-not-at-top
     serve.check_flags(values)
-    check_batch_files(jobs, values.output_dir, values.overwrite, values.manifest)
+    check_batch_files(jobs, values.output_dir, values.overwrite, values.manifest,
+                      common)
     ensure_writable_dir(values.output_dir, "--output_dir")
     live = serve.from_flags(values, "nst-batch", log=_log)
     executor = make_executor(values.executor, values.ray_address, values.ray_num_cpus)

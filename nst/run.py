@@ -204,6 +204,10 @@ def prepare(content, style, output=None, *, preset=None, **options):
   weights_path = weights_lib.resolve(options["vgg_weights"])
   normalize_source = (normalize.default_source(options["normalize_images"])
                       if settings.normalize_vgg else None)
+  if output is not None:
+    _check_inputs_kept(_written(output, levels, step_dir),
+                       _inputs(content_path, style_paths, settings, options,
+                               weights_path))
   scale = None
   if scale_lib.enabled(options):  # the synthesis of the new style image, checked
     scale = scale_lib.plan(options, given, preset, style_list[0],
@@ -211,9 +215,6 @@ def prepare(content, style, output=None, *, preset=None, **options):
                            settings.style_scale, photograph=photograph,
                            loaded=(artworks[0], fine))
   if output is not None:
-    _check_inputs_kept(_written(output, levels, step_dir),
-                       _inputs(content_path, style_paths, settings, init, options,
-                               weights_path))
     # Combining scales, --resume may continue the synthesis (the transfer's own
     # checkpoint not written yet); scale.plan checked that there is one.
     resume = options["resume"] and (scale is None or os.path.isfile(
@@ -250,7 +251,7 @@ def _written(output, levels, step_dir):
   return written
 
 
-def _inputs(content_path, style_paths, settings, init, options, weights_path):
+def _inputs(content_path, style_paths, settings, options, weights_path):
   """[(flag, path)] of every file a run reads."""
   inputs = [("--content_image", content_path)]
   inputs += [("--style_image", p) for p in style_paths]
@@ -409,6 +410,9 @@ def _load(item, flag, need=None):
     if item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[-1] not in (1, 3, 4)):
       raise UserError(f"{flag}: an array of shape {item.shape} is not an image; give "
                       "an HxWx3 (or HxW) array")
+    if not (np.issubdtype(item.dtype, np.number) or item.dtype == bool):
+      raise UserError(f"{flag}: an array of {item.dtype} is not an image; give "
+                      "numbers in 0-255 (or floats in 0-1)")
     if not np.isfinite(item).all():
       raise UserError(f"{flag}: the array has non-finite values; give pixel values "
                       "in 0-255 (or 0-1)")
