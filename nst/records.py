@@ -112,9 +112,11 @@ def read_checkpoint(path, size=None):
     with np.load(path, allow_pickle=False) as data:
       arrays = {k: data[k] for k in data.files if k != "__meta__"}
       meta = json.loads(data["__meta__"].tobytes().decode())
-    if not isinstance(meta, dict) or not isinstance(meta.get("history"), list):
-      raise ValueError("no run history in it")
-    if "pyramid" not in meta:
+    if not isinstance(meta, dict):
+      raise ValueError("its meta is not a JSON object")
+    if "pyramid" not in meta:  # a coarse-to-fine run's holds its level and start
+      if not isinstance(meta.get("history"), list):
+        raise ValueError("no run history in it")
       _check_state(arrays, size)
   except Exception as e:  # pylint: disable=broad-except  (zip, npy, JSON: many kinds)
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__

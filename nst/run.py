@@ -108,7 +108,8 @@ def transfer(content, style, output=None, *, preset=None, callback=None, log=Non
              **options):
   """Stylise `content` with `style`; return a Result (.image uint8, .record dict).
 
-  content: a path or an HxWx3 array (uint8, or float in 0-255 or 0-1).
+  content: a path or an HxWx3 array (integers in 0-255 of any type, or floats in
+    0-255 or 0-1).
   style: the same, or a list of them (their Gram matrices blended by
     style_blend_weights; with content_masks, artwork r styles region r).
   output: where to write the image (format by extension) and, beside it, its record
@@ -567,6 +568,9 @@ def execute(prepared, callback=None, log=None):
   Raises RunError when nothing could be written (the loss not finite at the start,
   an interruption before the first step).
   """
+  if prepared.output is not None:  # a killed run's half-written files (also a
+    for path in prepared.paths.values():  # coarse-to-fine run's own, written there)
+      remove_stale_parts(path)
   if prepared.scale is not None:  # a new style image first, then the transfer
     return scale_lib.execute(prepared, callback=callback, log=log)
   if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
