@@ -8,7 +8,8 @@ batch that was stopped resumes; a job that fails (a bad file, a non-finite loss)
 recorded with its error and the others go on.
 
 Exit codes: 0 all jobs done (or done before), 1 some failed (see summary.json),
-2 bad input to nst-batch itself (nothing run), 130 interrupted.
+2 bad input to nst-batch itself (nothing run: a malformed manifest, an output that
+is an input, a file in --output_dir that nst did not write), 130 interrupted.
 """
 
 import csv
