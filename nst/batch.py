@@ -346,12 +346,17 @@ def _option_inputs(options):
   return found
 
 
+def _inode(path):
+  """A file's identity (what os.path.samefile compares): links resolve to it."""
+  info = os.stat(path)
+  return info.st_dev, info.st_ino
+
+
 def check_batch_files(jobs, output_dir, overwrite=False, manifest=None, common=None):
   """Before anything runs: no job (nor the batch's summary and sheet) writes onto an
   input of any job or the manifest, whatever --overwrite says; and, without it, no
   file in `output_dir` that nst did not write is replaced. UserError naming both."""
   from nst import records  # pylint: disable=g-import-not-at-top
-  from nst.files import same_file  # pylint: disable=g-import-not-at-top
   inputs = [("--manifest", manifest)] if manifest else []
   for job in jobs:
     inputs += [(f"{job.source}: content", job.content)]
@@ -359,16 +364,19 @@ def check_batch_files(jobs, output_dir, overwrite=False, manifest=None, common=N
     inputs += [(f"{job.source}: {name}", p)
                for name, p in _option_inputs(dict(common or {}, **job.options))]
   inputs = [(what, p) for what, p in inputs if isinstance(p, str) and os.path.exists(p)]
-  written = [(f"{job.source}: output", p, job)
+  written = [(f"{job.source}: output", p)
              for job in jobs for p in records.paths(job.output(output_dir)).values()]
-  written += [("the batch's summary", os.path.join(output_dir, SUMMARY), None),
-              ("the batch's sheet", os.path.join(output_dir, SHEET), None)]
-  for what, path, _ in written:
-    for source_what, source in inputs:
-      if same_file(path, source):
-        raise UserError(f"{what} {path!r} would replace {source_what} {source!r}; "
-                        "nst-batch never writes onto its inputs, whatever --overwrite "
-                        "says; give another output name or --output_dir")
+  written += [("the batch's summary", os.path.join(output_dir, SUMMARY)),
+              ("the batch's sheet", os.path.join(output_dir, SHEET))]
+  by_inode = {}  # one stat a file, not one a pair: batches may have many jobs
+  for what, path in inputs:
+    by_inode.setdefault(_inode(path), (what, path))
+  for what, path in written:
+    if os.path.exists(path) and _inode(path) in by_inode:
+      source_what, source = by_inode[_inode(path)]
+      raise UserError(f"{what} {path!r} would replace {source_what} {source!r}; "
+                      "nst-batch never writes onto its inputs, whatever --overwrite "
+                      "says; give another output name or --output_dir")
   if overwrite:
     return
   for job in jobs:
