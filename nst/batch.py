@@ -8,9 +8,10 @@ batch that was stopped resumes; a job that fails (a bad file, a non-finite loss)
 recorded with its error and the others go on.
 
 Exit codes: 0 all jobs done (or done before), 1 some failed (see summary.json),
-2 bad input to nst-batch itself (nothing run), 130 / 143 interrupted by SIGINT /
-SIGTERM (the running job keeps its partial image and checkpoint, which the next run
-of the batch continues).
+2 bad input to nst-batch itself (nothing run: a malformed manifest, an output that
+is an input, a file in --output_dir that nst did not write), 130 / 143 interrupted by
+SIGINT / SIGTERM (the running job keeps its partial image and checkpoint, which the
+next run of the batch continues).
 """
 
 import csv
@@ -44,85 +45,19 @@ RESERVED_NAMES = ("summary", "sheet")  # their .json / .png are the batch's own 
 BATCH_ONLY = ("resume", "overwrite")
 JOB_KEYS = ("content", "style", "output", "preset")
 
-# How a value of each option is read from text (a CSV cell, a flag, a sweep), as `nst`
-# reads its flag. Options whose default is None are named here; the others take the
-# type of their default in config.OPTIONS.
-_KINDS_OF_NONE = {"content_layer_weights": "floats", "style_layer_weights": "weights",
-                  "style_blend_weights": "floats", "style_scale": "float",
-                  "normalize_images": "str", "step_dir": "str", "vgg_weights": "str"}
-
-
-def kind(name):
-  """int | float | bool | str | list (of names) | floats | weights (floats or a
-  keyword) for option `name`."""
-  if name in _KINDS_OF_NONE:
-    return _KINDS_OF_NONE[name]
-  default = config.OPTIONS[name]
-  for python_type, word in ((bool, "bool"), (int, "int"), (float, "float"),
-                            (str, "str"), (tuple, "list")):
-    if isinstance(default, python_type):
-      return word
-  raise AssertionError(f"no kind for option {name}")
+kind = config.option_kind  # int | float | bool | str | path | list | floats | ...
+_items = config._items  # pylint: disable=protected-access
 
 
 def parse_value(name, value, where):
-  """`value` (text, or a JSON value) of option `name` as the run API takes it; a
-  UserError naming `where` (e.g. 'jobs.csv:3') if it is not one."""
-  option_kind = kind(name)
+  """`value` (text, or a JSON value) of option `name` as the run API takes it
+  (config.parse_option, as nst reads its flag); a UserError naming `where` (e.g.
+  'jobs.csv:3') if it is not one."""
   try:
-    if value is None:
-      if config.OPTIONS[name] is None:
-        return None
-      raise ValueError("null is not allowed here")
-    if option_kind == "bool":
-      return _bool(value)
-    if option_kind == "int":
-      if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError("not an integer")
-      return int(value)
-    if option_kind == "float":
-      if isinstance(value, bool):
-        raise ValueError("not a number")
-      return float(value)
-    if option_kind == "str":
-      if not isinstance(value, str):
-        raise ValueError("not a string")
-      return value
-    items = _items(value)
-    if option_kind == "list":
-      return tuple(str(v) for v in items)
-    if (option_kind == "weights" and len(items) == 1 and isinstance(items[0], str)
-        and not config.is_number(items[0])):
-      return items[0]  # a keyword (equal, authors), checked with the settings
-    return tuple(float(v) for v in items)
-  except (TypeError, ValueError) as e:
+    return config.parse_option(name, value)
+  except (TypeError, ValueError, OverflowError) as e:
     raise UserError(f"{where}: {name}={value!r} is not a valid value ({e}); give "
-                    f"{_KIND_HELP[option_kind]}") from None
-
-
-_KIND_HELP = {"bool": "true or false", "int": "an integer", "float": "a number",
-              "str": "a string", "list": "a comma list of names",
-              "floats": "a comma list of numbers",
-              "weights": "a comma list of numbers or a keyword (equal, authors)"}
-
-
-def _bool(value):
-  if isinstance(value, bool):
-    return value
-  text = str(value).strip().lower()
-  if text in ("true", "t", "1", "yes"):
-    return True
-  if text in ("false", "f", "0", "no"):
-    return False
-  raise ValueError("not true or false")
-
-
-def _items(value):
-  if isinstance(value, (list, tuple)):
-    return list(value)
-  if isinstance(value, str):
-    return [v.strip() for v in value.split(",") if v.strip()]
-  raise ValueError("not a list")
+                    f"{config.KIND_HELP[kind(name)]}") from None
 
 
 @dataclasses.dataclass
@@ -156,7 +91,8 @@ def read_manifest(path):
                     "of jobs")
   extension = os.path.splitext(path)[1].lower()
   try:
-    with open(path, encoding="utf-8", newline="") as f:
+    # utf-8-sig: spreadsheets save CSV with a byte-order mark, read as no character.
+    with open(path, encoding="utf-8-sig", newline="") as f:
       if extension in (".jsonl", ".json", ".ndjson"):
         rows = list(_json_lines(f, path))
       elif extension == ".csv":
@@ -323,8 +259,8 @@ def parse_sweep(text):
   if name != "preset" and (name not in config.OPTIONS or name in BATCH_ONLY):
     raise UserError(f"{where}: {name!r} is not a run option; valid names are preset "
                     f"and {', '.join(n for n in config.OPTIONS if n not in BATCH_ONLY)}")
-  separator = ";" if name != "preset" and kind(name) in ("list", "floats",
-                                                         "weights") else ","
+  separator = ";" if name != "preset" and kind(name) in ("list", "floats", "weights",
+                                                         "masks") else ","
   texts = [v.strip() for v in values.split(separator) if v.strip()]
   if not texts:
     raise UserError(f"{where}: no values; give name=value1{separator}value2")
@@ -360,11 +296,105 @@ def product_jobs(contents, styles, sweeps=()):
 def prepare_job(job, output_dir, common, preset, overwrite, resume=False):
   """run.prepare for `job`: the batch's options under the job's own."""
   from nst import run  # pylint: disable=g-import-not-at-top
-  # overwrite: a stale result (other settings, or partial) is replaced, as the figure
-  # grids do; an up-to-date one was skipped before this is called.
-  return run.prepare(job.content, job.style, job.output(output_dir),
-                     preset=job.preset or preset,
-                     **dict(common, **job.options, overwrite=True, resume=resume))
+  # A stale result of nst's (other settings, or partial) is replaced, as the figure
+  # grids do (an up-to-date one was skipped before this is called); any other file
+  # of the job's output name only with --overwrite.
+  output = job.output(output_dir)
+  return run.prepare(job.content, job.style, output, preset=job.preset or preset,
+                     **dict(common, **job.options,
+                            overwrite=overwrite or nst_wrote(output), resume=resume))
+
+
+def nst_wrote(output):
+  """Whether the files of `output` (image, record, plot) are absent or nst's own: a
+  record beside the image, an nst record, that names it."""
+  from nst import records  # pylint: disable=g-import-not-at-top
+  out = records.paths(output)
+  if not any(os.path.exists(out[kind]) for kind in ("image", "record", "plot")):
+    return True
+  try:
+    with open(out["record"], encoding="utf-8") as f:
+      record = json.load(f)
+    image = record["result"]["image"]
+    return "nst" in record and os.path.basename(image) == os.path.basename(output)
+  except (OSError, ValueError, KeyError, TypeError):
+    return False
+
+
+def _nst_summary(path):
+  """Whether `path` is absent or a summary.json that nst-batch wrote."""
+  if not os.path.exists(path):
+    return True
+  try:
+    with open(path, encoding="utf-8") as f:
+      summary = json.load(f)
+    return isinstance(summary, dict) and {"jobs", "output_dir", "counts"} <= set(summary)
+  except (OSError, ValueError):
+    return False
+
+
+def _option_inputs(options):
+  """[(option, path)] of the files a job's options name (masks, init, fine style)."""
+  from nst import spatial  # pylint: disable=g-import-not-at-top
+  found = []
+  for name in ("content_masks", "style_masks"):
+    specs = options.get(name) or ()
+    if isinstance(specs, (str, os.PathLike)):
+      specs = _items(os.fspath(specs))
+    found += [(name, spatial.parse(spec)[0]) for spec in specs
+              if isinstance(spec, (str, os.PathLike)) and spec != spatial.WHOLE]
+  init = options.get("init")
+  if isinstance(init, str) and init not in config.INIT_CHOICES:
+    found.append(("init", init))
+  if isinstance(options.get("fine_style_image"), str):
+    found.append(("fine_style_image", options["fine_style_image"]))
+  return found
+
+
+def _inode(path):
+  """A file's identity (what os.path.samefile compares): links resolve to it."""
+  info = os.stat(path)
+  return info.st_dev, info.st_ino
+
+
+def check_batch_files(jobs, output_dir, overwrite=False, manifest=None, common=None):
+  """Before anything runs: no job (nor the batch's summary and sheet) writes onto an
+  input of any job or the manifest, whatever --overwrite says; and, without it, no
+  file in `output_dir` that nst did not write is replaced. UserError naming both."""
+  from nst import records  # pylint: disable=g-import-not-at-top
+  inputs = [("--manifest", manifest)] if manifest else []
+  for job in jobs:
+    inputs += [(f"{job.source}: content", job.content)]
+    inputs += [(f"{job.source}: style", s) for s in job.style]
+    inputs += [(f"{job.source}: {name}", p)
+               for name, p in _option_inputs(dict(common or {}, **job.options))]
+  inputs = [(what, p) for what, p in inputs if isinstance(p, str) and os.path.exists(p)]
+  written = [(f"{job.source}: output", p)
+             for job in jobs for p in records.paths(job.output(output_dir)).values()]
+  written += [("the batch's summary", os.path.join(output_dir, SUMMARY)),
+              ("the batch's sheet", os.path.join(output_dir, SHEET))]
+  by_inode = {}  # one stat a file, not one a pair: batches may have many jobs
+  for what, path in inputs:
+    by_inode.setdefault(_inode(path), (what, path))
+  for what, path in written:
+    if os.path.exists(path) and _inode(path) in by_inode:
+      source_what, source = by_inode[_inode(path)]
+      raise UserError(f"{what} {path!r} would replace {source_what} {source!r}; "
+                      "nst-batch never writes onto its inputs, whatever --overwrite "
+                      "says; give another output name or --output_dir")
+  if overwrite:
+    return
+  for job in jobs:
+    if not nst_wrote(job.output(output_dir)):
+      raise UserError(f"{job.source}: {job.output(output_dir)!r} exists and nst did "
+                      "not write it (no record of it beside it); pass --overwrite to "
+                      "replace it, or give the job another output name")
+  summary = os.path.join(output_dir, SUMMARY)
+  if not _nst_summary(summary) or (os.path.exists(os.path.join(output_dir, SHEET))
+                                   and not os.path.exists(summary)):
+    raise UserError(f"--output_dir: {output_dir!r} holds a {SUMMARY} or {SHEET} that "
+                    "nst-batch did not write; pass --overwrite to replace them, or "
+                    "choose another --output_dir")
 
 
 def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=None,
@@ -632,7 +662,7 @@ def make_executor(name, address=None, num_cpus=None):
 
 def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
               overwrite=False, log=print, on_job=None, sheet=True, live=None,
-              batch_size=1):
+              batch_size=1, manifest=None):
   """Run `jobs` (skipping those done before); write summary.json and (if `sheet`)
   sheet.png into `output_dir`; return the summary dict. `common`: options of every
   job (a job's own win). `on_job(entry)` is called after each job (a
@@ -645,11 +675,13 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   serve.Live) shows the table of jobs with thumbnails and, with the local executor,
   the running job's iterates. `batch_size` > 1: jobs that differ only in their
   images, init and seed are optimised up to that many at a time as one batch on one
-  device (run.execute_batch; each executor task runs one such group)."""
+  device (run.execute_batch; each executor task runs one such group). `manifest`:
+  the file the jobs came from, never written over (check_batch_files)."""
   common = dict(common or {})
   if not isinstance(batch_size, int) or batch_size < 1:
     raise UserError(f"--batch_size must be a whole number >= 1, got {batch_size!r}")
   executor = executor or LocalExecutor()  # the caller closes an executor it gave
+  check_batch_files(jobs, output_dir, overwrite, manifest, common)
   ensure_writable_dir(output_dir, "--output_dir")
   start = time.perf_counter()
   entries = [job_entry(job, output_dir) for job in jobs]
@@ -993,6 +1025,8 @@ def main(argv, flags):
       raise UserError(f"--batch_size must be >= 1, got {values.batch_size}")
     from nst import serve  # pylint: disable=g-import-not-at-top
     serve.check_flags(values)
+    check_batch_files(jobs, values.output_dir, values.overwrite, values.manifest,
+                      common)
     ensure_writable_dir(values.output_dir, "--output_dir")
     live = serve.from_flags(values, "nst-batch", log=_log)
     executor = make_executor(values.executor, values.ray_address, values.ray_num_cpus)
@@ -1005,7 +1039,7 @@ def main(argv, flags):
   try:
     summary = run_batch(jobs, values.output_dir, common, values.preset, executor,
                         values.overwrite, log=_log, live=live,
-                        batch_size=values.batch_size)
+                        batch_size=values.batch_size, manifest=values.manifest)
   finally:
     executor.close()
   if live is not None:

@@ -10,6 +10,7 @@ preset (`PRESETS`) overrides some, and options given explicitly override the pre
 
 import dataclasses
 import math
+import operator
 
 from nst import vgg
 from nst.errors import UserError
@@ -34,6 +35,9 @@ IMAGE_SIZE = 512       # longest side in px; 0 keeps the content image's size
 SAVE_PER_STEP = -1     # save an intermediate image every N iterations; -1: never
 REPORT_EVERY = 50      # iterations between progress lines when nothing is saved
 OUTPUT = "stylized.png"
+# The most pixels an input image may have: its header is checked before decoding
+# (8192x8192; a larger JPEG is decoded at a reduced scale where the run allows it).
+MAX_PIXELS = 8192 * 8192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,17 +282,144 @@ def _with_strength(options, given):
 
 def resolve_options(preset=None, given=None):
   """Every option's value: OPTIONS, overridden by the preset's values, overridden by
-  the options in `given` (those passed explicitly); --style_strength, when given,
-  sets alpha."""
+  the options in `given` (those passed explicitly, checked by check_options);
+  --style_strength, when given, sets alpha."""
   preset = DEFAULT_PRESET if preset is None else preset
-  if preset not in PRESETS:
+  if not isinstance(preset, str) or preset not in PRESETS:
     raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
   given = dict(given or {})
   unknown = sorted(set(given) - set(OPTIONS))
   if unknown:
     raise UserError(f"unknown option {', '.join(unknown)}; valid options are "
                     f"{', '.join(OPTIONS)}")
+  given = check_options(given)
   return _with_strength({**OPTIONS, **PRESETS[preset], **given}, given)
+
+
+# The kind of each option whose default does not say it (None, or an image spec);
+# the others take the type of their default in OPTIONS (option_kind).
+_KINDS = {"content_layer_weights": "floats", "style_layer_weights": "weights",
+          "style_blend_weights": "floats", "style_scale": "float",
+          "style_strength": "float",
+          "normalize_images": "path", "step_dir": "path", "vgg_weights": "path",
+          "fine_style_image": "image", "init": "image", "content_masks": "masks",
+          "style_masks": "masks"}
+
+KIND_HELP = {"bool": "true or false", "int": "an integer", "float": "a number",
+             "str": "a string", "path": "a path", "list": "a comma list of names",
+             "floats": "a comma list of numbers",
+             "weights": "a comma list of numbers or a keyword (equal, authors)",
+             "image": "a path (or, in Python, an image array)",
+             "masks": "a comma list of mask files"}
+
+
+def option_kind(name):
+  """int | float | bool | str | path | list (of names) | floats | weights (floats or
+  a keyword) | image (a path or an array) | masks, for option `name`."""
+  if name in _KINDS:
+    return _KINDS[name]
+  default = OPTIONS[name]
+  for python_type, word in ((bool, "bool"), (int, "int"), (float, "float"),
+                            (str, "str"), (tuple, "list")):
+    if isinstance(default, python_type):
+      return word
+  raise AssertionError(f"no kind for option {name}")
+
+
+def parse_option(name, value):
+  """`value` (text as a flag or a CSV cell gives it, or a Python/JSON value) of
+  option `name` as a run takes it; ValueError or TypeError saying why not. A string
+  given for a list is split on commas, as the command line does."""
+  kind = option_kind(name)
+  if value is None:
+    if OPTIONS[name] is None or kind == "masks":
+      return None
+    raise ValueError("None is not allowed here")
+  if kind == "bool":
+    return _bool(value)
+  if kind == "int":
+    if isinstance(value, str):
+      return int(value)
+    if isinstance(value, (bool, float)) or not hasattr(value, "__index__"):
+      raise ValueError("not an integer")
+    return operator.index(value)
+  if kind == "float":
+    if isinstance(value, str):
+      return float(value)
+    if isinstance(value, bool) or not hasattr(value, "__float__"):
+      raise ValueError("not a number")
+    return float(value)
+  if kind == "str":
+    if not isinstance(value, str):
+      raise ValueError("not a string")
+    return value
+  if kind in ("path", "image", "masks"):
+    return _path_like(value, kind)
+  items = _items(value)
+  if kind == "list":
+    if not all(isinstance(v, str) for v in items):
+      raise ValueError("not a list of names")
+    return tuple(items)
+  if (kind == "weights" and len(items) == 1 and isinstance(items[0], str)
+      and not is_number(items[0])):
+    return items[0]  # a keyword (equal, authors), checked with the settings
+  if any(isinstance(v, bool) for v in items):
+    raise ValueError("not a number")
+  return tuple(float(v) for v in items)
+
+
+def _path_like(value, option_kind):
+  import os  # pylint: disable=g-import-not-at-top
+  if isinstance(value, os.PathLike):
+    return os.fspath(value)
+  if option_kind == "image" and type(value).__name__ == "ndarray":
+    return value
+  if option_kind == "masks" and isinstance(value, (list, tuple)):
+    return value  # each checked with the masks (run._mask_lists)
+  if not isinstance(value, str):
+    raise ValueError("not a path")
+  return value
+
+
+def check_options(given):
+  """`given` options with their values as a run takes them (text parsed, lists as
+  tuples); UserError naming the option for a value of the wrong type."""
+  checked = {}
+  for name, value in given.items():
+    try:
+      checked[name] = parse_option(name, value)
+    except (TypeError, ValueError, OverflowError) as e:
+      raise UserError(f"--{name}={_short(value)} is not a valid value ({e}); give "
+                      f"{KIND_HELP[option_kind(name)]}") from None
+  return checked
+
+
+def _short(value):
+  text = repr(value)
+  return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bool(value):
+  if isinstance(value, bool):
+    return value
+  if type(value).__name__ == "bool_":  # numpy's
+    return bool(value)
+  if not isinstance(value, (str, int)):
+    raise ValueError("not true or false")
+  text = str(value).strip().lower()
+  if text in ("true", "t", "1", "yes"):
+    return True
+  if text in ("false", "f", "0", "no"):
+    return False
+  raise ValueError("not true or false")
+
+
+def _items(value):
+  if isinstance(value, (list, tuple)):
+    return list(value)
+  if isinstance(value, str):
+    return [v.strip() for v in value.split(",") if v.strip()]
+  raise ValueError("not a list")
 
 
 def settings_from_options(options):

@@ -61,3 +61,29 @@ def write_json(path, obj):
       json.dump(obj, f, indent=2, sort_keys=True)
       f.write("\n")
   return path
+
+
+def same_file(a, b):
+  """Whether paths `a` and `b` name one existing file (symlinks and hard links
+  followed: inodes compared), or, if either is missing, one resolved path."""
+  try:
+    return os.path.samefile(a, b)
+  except OSError:
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(
+        os.path.realpath(b))
+
+
+def remove_stale_parts(path):
+  """Remove what a killed atomic write of `path` left: its hidden temporary files
+  (atomic_path's names). Returns the paths removed."""
+  import glob  # pylint: disable=g-import-not-at-top
+  directory, base = os.path.split(os.path.abspath(path))
+  extension = os.path.splitext(base)[1]
+  pattern = os.path.join(glob.escape(directory),
+                         f".{glob.escape(base)}.*.part{glob.escape(extension)}")
+  removed = []
+  for stale in glob.glob(pattern):
+    with contextlib.suppress(OSError):
+      os.remove(stale)
+      removed.append(stale)
+  return removed

@@ -1,11 +1,15 @@
 """Reading, resizing and writing images as float32 RGB arrays in 0-255, shape [H, W, 3]."""
 
+import math
 import os
+import re
+import warnings
 
 import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
+from nst import config
 from nst.errors import UserError
 from nst.files import atomic_path, ensure_writable_dir
 
@@ -19,36 +23,123 @@ def sample_path(name):
   return str(importlib.resources.files("skimage") / "data" / name)
 
 
-def load_image(path, flag="image"):
-  """Read a JPEG or PNG as float32 RGB 0-255; grayscale is expanded, alpha dropped.
+def load_image(path, flag="image", need=None):
+  """Read a JPEG or PNG as float32 RGB 0-255; grayscale is expanded, alpha dropped,
+  CMYK converted, 16-bit scaled.
 
-  Raises UserError naming `flag` and the file for anything that is not a readable
-  image.
+  The header is read first: a file of more than config.MAX_PIXELS is refused before
+  its pixels are decoded, except a JPEG when `need` (the longest side in px the run
+  uses it at) is given: it is decoded at the smallest 1/2, 1/4 or 1/8 scale that
+  still covers `need` (libjpeg's DCT scaling), if that fits. Raises UserError naming
+  `flag` and the file for anything that is not a readable image.
   """
+  path = os.fspath(path)
   if not os.path.exists(path):
     raise UserError(f"{flag}: no such file {path!r}; check the path")
   if os.path.isdir(path):
     raise UserError(f"{flag}: {path!r} is a directory; give an image file")
   try:
-    image = np.asarray(iio.imread(path, index=0, plugin="pillow"))
-  except Exception as e:  # pylint: disable=broad-except  (imageio raises many kinds)
+    with warnings.catch_warnings():
+      # Pillow warns (two raw lines) of images over its own limit; ours is lower and
+      # is checked below, before any decoding.
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      with Image.open(path) as im:
+        im = _within_cap(im, path, flag, need)
+        pixels = _pixels(im, path, flag)
+  except UserError:
+    raise
+  except Image.DecompressionBombError as e:  # over twice Pillow's limit: no size
+    raise UserError(f"{flag}: {path!r} declares {_declared(e)}, more than nst reads "
+                    f"({_cap_text()}); downscale it first") from None
+  except Exception as e:  # pylint: disable=broad-except  (Pillow raises many kinds)
     while e.__cause__ is not None or e.__context__ is not None:  # Pillow's own words
       e = e.__cause__ or e.__context__
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise UserError(f"{flag}: cannot read {path!r} as an image ({reason}); "
                     "give a JPEG or PNG file") from None
-  return to_rgb(image, f"{flag}: {path!r}")
+  return channels_to_rgb(pixels, f"{flag}: {path!r}")
+
+
+def _cap_text():
+  side = int(math.isqrt(config.MAX_PIXELS))
+  return f"at most {config.MAX_PIXELS / 1e6:.1f} megapixels, e.g. {side}x{side}"
+
+
+def _declared(error):
+  found = re.search(r"\((\d+) pixels\)", str(error))
+  return (f"{int(found.group(1)) / 1e6:.0f} megapixels" if found
+          else "an absurd size (a decompression bomb)")
+
+
+def _within_cap(im, path, flag, need):
+  """`im` (opened, not decoded) if its size is within config.MAX_PIXELS, a JPEG
+  drafted down to fit when `need` allows it; else UserError with the sizes."""
+  width, height = im.size
+  if width * height <= config.MAX_PIXELS:
+    return im
+  if need and im.format == "JPEG":
+    im.draft(im.mode, (need, need))  # the smallest DCT scale still >= need
+    if im.size[0] * im.size[1] <= config.MAX_PIXELS:
+      return im
+  raise UserError(f"{flag}: {path!r} is {width}x{height} px "
+                  f"({width * height / 1e6:.0f} megapixels), more than nst reads "
+                  f"({_cap_text()}); downscale it first")
+
+
+# Pillow modes read as they are (8 bits a channel, gray or colour, alpha dropped
+# later) and those converted to RGB first.
+_DIRECT_MODES = ("L", "LA", "RGB", "RGBA")
+_CONVERTED_MODES = {"1": "L", "P": "RGB", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB",
+                    "RGBX": "RGB", "RGBa": "RGBA", "La": "LA", "LAB": "RGB",
+                    "HSV": "RGB"}
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def _pixels(im, path, flag):
+  """An opened image's pixels as float32 0-255, 2-D or H x W x channels.
+
+  CMYK (and YCCK, which libjpeg delivers as CMYK) goes through Pillow's convert,
+  which undoes Adobe's inverted CMYK; a 4th channel is never taken for alpha.
+  """
+  mode = im.mode
+  if mode in _CONVERTED_MODES:
+    im, mode = im.convert(_CONVERTED_MODES[mode]), _CONVERTED_MODES[mode]
+  if mode in _DIRECT_MODES:
+    return np.asarray(im).astype(np.float32)
+  if mode in _SIXTEEN_BIT_MODES:  # 16-bit gray: 0-65535 to 0-255
+    return np.asarray(im).astype(np.float32) * np.float32(255.0 / 65535)
+  raise UserError(f"{flag}: {path!r} has pixels of Pillow mode {mode!r} ("
+                  f"{_MODE_NAMES.get(mode, 'not an 8- or 16-bit gray or colour image')}"
+                  "), which nst does not read; save it as an 8-bit RGB PNG or JPEG")
+
+
+_MODE_NAMES = {"I": "32-bit integers", "F": "32-bit floats"}
 
 
 def to_rgb(image, what="image"):
-  """Any 2-D gray, gray+alpha, RGB or RGBA array -> float32 RGB in 0-255."""
-  if np.issubdtype(image.dtype, np.integer):
-    scale = 255.0 / np.iinfo(image.dtype).max
-  elif image.dtype == bool:
-    scale = 255.0
-  else:
+  """An array given through the API (2-D gray, gray+alpha, RGB or RGBA) -> float32
+  RGB in 0-255. Integers are taken at face value and must lie in 0-255 (whatever
+  their type: an int64 array of 0-255 is not scaled by int64's range); floats in
+  0-1 are scaled to 0-255, floats above 1 taken as 0-255; bools are 0 or 255."""
+  if image.dtype == bool:
+    image = image.astype(np.float32) * np.float32(255.0)
+  elif np.issubdtype(image.dtype, np.integer):
+    if image.size and (image.min() < 0 or image.max() > 255):
+      raise UserError(f"{what} holds integers in {image.min()}-{image.max()}, outside "
+                      "0-255; give pixel values in 0-255 (e.g. a 16-bit image // 257)")
+    image = image.astype(np.float32)
+  elif np.issubdtype(image.dtype, np.floating):
     scale = 255.0 if image.size and image.max() <= 1.0 else 1.0
-  image = image.astype(np.float32) * np.float32(scale)
+    image = image.astype(np.float32) * np.float32(scale)
+  else:
+    raise UserError(f"{what} has values of type {image.dtype}; give numbers in 0-255 "
+                    "(or floats in 0-1)")
+  return channels_to_rgb(image, what)
+
+
+def channels_to_rgb(image, what="image"):
+  """A float 0-255 2-D gray, gray+alpha, RGB or RGBA array -> H x W x 3 float32."""
+  image = np.asarray(image, np.float32)
   if image.ndim == 2:
     image = image[..., None]
   if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:

@@ -89,24 +89,69 @@ def save_checkpoint(path, state_arrays, meta):
   return path
 
 
-def load_checkpoint(path, meta_expected):
-  """(state arrays, meta) from `path`; UserError if missing or from another run."""
+# The L-BFGS state a run's checkpoint holds (tfp's LBfgsOptimizerResults fields,
+# named here so that a checkpoint is checked before TensorFlow is imported).
+STATE_ARRAYS = ("converged", "failed", "num_iterations", "num_objective_evaluations",
+                "position", "objective_value", "objective_gradient",
+                "position_deltas", "gradient_deltas")
+_ZIP_MAGIC = b"PK\x03\x04"  # an .npz is a zip archive
+
+
+def read_checkpoint(path, size=None):
+  """(arrays, meta) of the checkpoint at `path`, checked without TensorFlow: a zip
+  archive of arrays (never pickles) with its JSON meta and, for a run's own (not a
+  coarse-to-fine run's), the L-BFGS state of `size` pixel values (H*W*3). UserError
+  in one line if it is not one."""
   if not os.path.isfile(path):
     raise UserError(f"--resume: no checkpoint {path!r}; run without --resume (a "
                     "checkpoint is written when a run is interrupted)")
   try:
-    with np.load(path) as data:
+    with open(path, "rb") as f:
+      if f.read(4) != _ZIP_MAGIC:
+        raise ValueError("not an .npz archive")
+    with np.load(path, allow_pickle=False) as data:
       arrays = {k: data[k] for k in data.files if k != "__meta__"}
       meta = json.loads(data["__meta__"].tobytes().decode())
-  except Exception as e:  # pylint: disable=broad-except
-    raise UserError(f"--resume: cannot read checkpoint {path!r} ({e}); delete it "
-                    "and start again") from None
+    if not isinstance(meta, dict):
+      raise ValueError("its meta is not a JSON object")
+    if "pyramid" not in meta:  # a coarse-to-fine run's holds its level and start
+      if not isinstance(meta.get("history"), list):
+        raise ValueError("no run history in it")
+      _check_state(arrays, size)
+  except Exception as e:  # pylint: disable=broad-except  (zip, npy, JSON: many kinds)
+    reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    raise UserError(f"--resume: {path!r} is not a readable checkpoint ({reason}); "
+                    "delete it and run again without --resume") from None
+  return arrays, meta
+
+
+def _check_state(arrays, size):
+  missing = [name for name in STATE_ARRAYS if name not in arrays]
+  if missing:
+    raise ValueError(f"it lacks {', '.join(missing)}")
+  for name in ("position", "objective_gradient", "position_deltas", "gradient_deltas"):
+    shape = arrays[name].shape
+    if not shape or (size is not None and shape[-1] != size):
+      raise ValueError(f"its {name} has shape {shape}, not the run's {size} values")
+    if not np.isfinite(arrays[name]).all():
+      raise ValueError(f"its {name} is not finite")
+
+
+def load_checkpoint(path, meta_expected, size=None):
+  """(state arrays, meta) from `path`; UserError if missing, corrupt or from another
+  run."""
+  arrays, meta = read_checkpoint(path, size)
+  check_meta(path, meta, meta_expected)
+  return arrays, meta
+
+
+def check_meta(path, meta, meta_expected):
+  """UserError unless the checkpoint's `meta` agrees with `meta_expected`."""
   differing = [k for k, v in meta_expected.items() if meta.get(k) != v]
   if differing:
     raise UserError(f"--resume: checkpoint {path!r} was made with different "
                     f"{', '.join(differing)}; give the same flags as the interrupted "
                     "run, or drop --resume and pass --overwrite to start again")
-  return arrays, meta
 
 
 def write_record(path, record):

@@ -10,9 +10,11 @@ are thin layers over this module; nothing else builds a Problem for a run or wri
 a record.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -31,6 +33,8 @@ from nst import vgg
 from nst import weights as weights_lib
 from nst.errors import UserError
 from nst.files import ensure_writable_dir
+from nst.files import remove_stale_parts
+from nst.files import same_file
 
 CHECKPOINT_EVERY = 10  # iterations per compiled chunk: what an interrupt can lose
 EXIT_NON_FINITE = 3
@@ -128,7 +132,8 @@ def transfer(content, style, output=None, *, preset=None, callback=None, log=Non
              **options):
   """Stylise `content` with `style`; return a Result (.image uint8, .record dict).
 
-  content: a path or an HxWx3 array (uint8, or float in 0-255 or 0-1).
+  content: a path or an HxWx3 array (integers in 0-255 of any type, or floats in
+    0-255 or 0-1).
   style: the same, or a list of them (their Gram matrices blended by
     style_blend_weights; with content_masks, artwork r styles region r).
   output: where to write the image (format by extension) and, beside it, its record
@@ -168,7 +173,8 @@ def prepare(content, style, output=None, *, preset=None, **options):
                     f"got {options['image_size']}")
   min_side = vgg.min_image_side(settings.layers())
 
-  content_image, content_path = _load(content, "--content_image")
+  need = options["image_size"] or None  # the longest side the images are used at
+  content_image, content_path = _load(content, "--content_image", need)
   image_lib.check_min_side(content_image, min_side, _what("--content_image",
                                                           content_path))
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
@@ -184,7 +190,8 @@ def prepare(content, style, output=None, *, preset=None, **options):
   settings.blend_weights(len(style_list))
   scale_lib.check(options, given, len(style_list))
   if scale_lib.enabled(options):
-    fine, fine_path = _load(options["fine_style_image"], "--fine_style_image")
+    fine, fine_path = _load(options["fine_style_image"], "--fine_style_image",
+                            _style_need(need, settings))
     image_lib.check_min_side(fine, vgg.min_image_side(
         scale_lib.flag_values(options)["fine_style_layers"]),
         _what("--fine_style_image", fine_path))
@@ -192,7 +199,7 @@ def prepare(content, style, output=None, *, preset=None, **options):
     spatial.check_counts(settings.content_masks, settings.style_masks, len(style_list))
   styles, style_paths, style_shapes, artworks = [], [], [], []
   for item in style_list:
-    artwork, path = _load(item, "--style_image")
+    artwork, path = _load(item, "--style_image", _style_need(need, settings))
     artworks.append(artwork)
     image_lib.check_min_side(artwork, min_side, _what("--style_image", path))
     styles.append(_style_at_scale(artwork, shape, settings, path))
@@ -211,7 +218,7 @@ def prepare(content, style, output=None, *, preset=None, **options):
     if not os.path.exists(str(init)):
       raise UserError(f"--init: {init!r} is neither one of "
                       f"{'|'.join(config.INIT_CHOICES)} nor an image file; check it")
-    init = image_lib.load_resized(init, shape, "--init")
+    init = image_lib.resize(image_lib.load_image(init, "--init", max(shape)), shape)
 
   step_dir = None
   if output is not None:
@@ -230,6 +237,10 @@ def prepare(content, style, output=None, *, preset=None, **options):
   weights_path = weights_lib.resolve(options["vgg_weights"])
   normalize_source = (normalize.default_source(options["normalize_images"])
                       if settings.normalize_vgg else None)
+  if output is not None:
+    _check_inputs_kept(_written(output, levels, step_dir),
+                       _inputs(content_path, style_paths, settings, options,
+                               weights_path))
   scale = None
   if scale_lib.enabled(options):  # the synthesis of the new style image, checked
     scale = scale_lib.plan(options, given, preset, style_list[0],
@@ -244,6 +255,9 @@ def prepare(content, style, output=None, *, preset=None, **options):
     _check_existing_outputs(output, resume, options["overwrite"] or (
         options["resume"] and not resume))
     pyramid_lib.check_outputs(output, levels, options["resume"], options["overwrite"])
+    if resume:  # a corrupt or foreign checkpoint is refused before TensorFlow loads
+      _check_checkpoint(records.paths(output)["checkpoint"], settings, shape,
+                        content_path, style_paths, options)
   return Prepared(options=options, preset=preset or config.DEFAULT_PRESET,
                   settings=settings, content=content_image, styles=styles, init=init,
                   photograph=photograph,
@@ -251,6 +265,79 @@ def prepare(content, style, output=None, *, preset=None, **options):
                   output=output, step_dir=step_dir, weights_path=weights_path,
                   normalize_source=normalize_source, guides=guides,
                   request=dict(content=content, style=style, given=given), scale=scale)
+
+
+def _written(output, levels, step_dir):
+  """{path: what} of every file a run of `output` may write: its image, record,
+  plot and checkpoint, its coarse-to-fine levels', its combined style image's."""
+  kinds = {"image": "image", "record": "record", "plot": "loss plot",
+           "checkpoint": "checkpoint"}
+  written = {path: f"the run's {kinds[kind]}"
+             for kind, path in records.paths(output).items()}
+  for k in range(1, len(levels) + 1):
+    written.update({path: f"level {k}'s {kinds[kind]}"
+                    for kind, path in pyramid_lib.level_paths(output, k).items()})
+  written.update({path: f"the combined style image's {kinds[kind]}" for kind, path in
+                  records.paths(scale_lib.style_output(output)).items()})
+  if step_dir:
+    written[step_dir] = "the step images' folder"
+  return written
+
+
+def _inputs(content_path, style_paths, settings, options, weights_path):
+  """[(flag, path)] of every file a run reads."""
+  inputs = [("--content_image", content_path)]
+  inputs += [("--style_image", p) for p in style_paths]
+  for flag in ("content_masks", "style_masks"):
+    inputs += [(f"--{flag}", spatial.parse(spec)[0])
+               for spec in getattr(settings, flag) if spec != spatial.WHOLE]
+  if isinstance(options["init"], str) and options["init"] not in config.INIT_CHOICES:
+    inputs.append(("--init", options["init"]))
+  if isinstance(options["fine_style_image"], str) and options["fine_style_image"]:
+    inputs.append(("--fine_style_image", options["fine_style_image"]))
+  inputs.append(("--vgg_weights", weights_path))
+  return [(flag, path) for flag, path in inputs if path]
+
+
+STEP_IMAGE = re.compile(r"step_\d{5}\.png")  # what --save_per_step writes
+STEP_PART = re.compile(r"\.step_\d{5}\.png\..+\.part\.png")  # files.atomic_path's
+
+
+def _check_inputs_kept(written, inputs):
+  """Never write onto an input, whatever --overwrite says: one of the files the run
+  writes (or a step image, in its step folder) may not be one it reads."""
+  for flag, source in inputs:
+    for path, what in written.items():
+      if what.endswith("folder"):
+        hit = (STEP_IMAGE.fullmatch(os.path.basename(source))
+               and same_file(os.path.dirname(os.path.abspath(source)), path))
+        what = "a step image"
+      else:
+        hit = same_file(path, source)
+      if hit:
+        raise UserError(f"--output: {path!r} ({what}) would replace {flag} "
+                        f"{source!r}; nst never writes onto its inputs, whatever "
+                        "--overwrite says; choose another --output")
+
+
+def _checkpoint_meta(settings, shape, content_path, style_paths):
+  """What a run's checkpoint must agree on with the run resuming it."""
+  meta = {"settings": records.settings_dict(settings), "shape": list(shape),
+          "content_image": content_path, "style_image": _joined(style_paths)}
+  meta["settings"].pop("num_steps")  # a resumed run may be given more steps
+  return meta
+
+
+def _check_checkpoint(path, settings, shape, content_path, style_paths, options):
+  """--resume: the checkpoint readable, of this kind of run and of these settings."""
+  _, saved = records.read_checkpoint(path, shape[0] * shape[1] * 3)
+  if options.get("pyramid"):
+    return  # a coarse-to-fine run's: its levels are checked as they start
+  if "pyramid" in saved:
+    raise UserError(f"--resume: {path!r} is a coarse-to-fine run's; give its "
+                    f"--pyramid={saved['pyramid']}")
+  records.check_meta(path, saved, _checkpoint_meta(settings, shape, content_path,
+                                                   style_paths))
 
 
 def _mask_lists(options):
@@ -343,19 +430,29 @@ def _what(flag, path):
   return f"{flag}: {path!r}" if path else f"{flag}: the array"
 
 
-def _load(item, flag):
+def _style_need(need, settings):
+  """The longest side an artwork is used at (None: unknown, the content's own)."""
+  if need is None or settings.style_scale is None:
+    return need
+  return max(need, math.ceil(settings.style_scale * need))
+
+
+def _load(item, flag, need=None):
   """(float RGB 0-255 image, its path or None) from a path or an array."""
   if isinstance(item, np.ndarray):
     if item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[-1] not in (1, 3, 4)):
       raise UserError(f"{flag}: an array of shape {item.shape} is not an image; give "
                       "an HxWx3 (or HxW) array")
+    if not (np.issubdtype(item.dtype, np.number) or item.dtype == bool):
+      raise UserError(f"{flag}: an array of {item.dtype} is not an image; give "
+                      "numbers in 0-255 (or floats in 0-1)")
     if not np.isfinite(item).all():
       raise UserError(f"{flag}: the array has non-finite values; give pixel values "
                       "in 0-255 (or 0-1)")
     return image_lib.to_rgb(item, f"{flag}: the array"), None
   if isinstance(item, (str, os.PathLike)):
     path = os.fspath(item)
-    return image_lib.load_image(path, flag), path
+    return image_lib.load_image(path, flag, need), path
   raise UserError(f"{flag}: give a path or an HxWx3 array, not {type(item).__name__}")
 
 
@@ -519,6 +616,9 @@ def execute(prepared, callback=None, log=None):
   Raises RunError when nothing could be written (the loss not finite at the start,
   an interruption before the first step: its message names the phase).
   """
+  if prepared.output is not None:  # a killed run's half-written files (also a
+    for path in prepared.paths.values():  # coarse-to-fine run's own, written there)
+      remove_stale_parts(path)
   try:
     if prepared.scale is not None:  # a new style image first, then the transfer
       return scale_lib.execute(prepared, callback=callback, log=log)
@@ -628,19 +728,19 @@ class _Run:
 def _begin(prepared, optimize, device, log):
   """The problem, start (or resumed state) and reporting of a prepared run."""
   settings, options, out = prepared.settings, prepared.options, prepared.paths
-  meta = {"settings": records.settings_dict(settings), "shape": list(prepared.shape),
-          "content_image": prepared.sources["content"],
-          "style_image": _joined(prepared.sources["style"])}
-  meta["settings"].pop("num_steps")  # a resumed run may be given more steps
+  meta = _checkpoint_meta(settings, prepared.shape, prepared.sources["content"],
+                          prepared.sources["style"])
   state, elapsed, history = None, 0.0, []
   if options["resume"]:
     phases.enter("inputs")  # the checkpoint
-    arrays, saved = records.load_checkpoint(out["checkpoint"], meta)
+    size = prepared.shape[0] * prepared.shape[1] * 3
+    arrays, saved = records.load_checkpoint(out["checkpoint"], meta, size)
     if "pyramid" in saved:
       raise UserError(f"--resume: {out['checkpoint']!r} is a coarse-to-fine run's; "
                       f"give its --pyramid={saved['pyramid']}")
     state = optimize.state_from_arrays(arrays)
     elapsed, history = saved["elapsed"], saved["history"]
+  clear_stale(prepared, history[-1]["iteration"] if history else None)
 
   conv_weights, normalization = network(prepared, log)
   phases.enter("targets")
@@ -659,6 +759,25 @@ def _begin(prepared, optimize, device, log):
   chunk = math.gcd(report_every, max(save_every, 0), CHECKPOINT_EVERY)
   return _Run(problem, x0, state, elapsed, history, chunk, meta, normalization,
               eval_mode)
+
+
+def clear_stale(prepared, resumed_at=None):
+  """Remove what a killed run of this output left: its half-written temporary files
+  and, in the step folder, the step images this run will not write again (all of
+  them when it starts afresh; those after `resumed_at` when it resumes there), so
+  the folder holds only this run's steps."""
+  if prepared.output is not None:
+    for path in prepared.paths.values():
+      remove_stale_parts(path)
+  if not prepared.step_dir or not os.path.isdir(prepared.step_dir):
+    return
+  for name in os.listdir(prepared.step_dir):
+    stale = (STEP_IMAGE.fullmatch(name) and (resumed_at is None
+                                             or int(name[5:10]) > resumed_at)
+             or STEP_PART.fullmatch(name))  # a step image killed while written
+    if stale:
+      with contextlib.suppress(OSError):
+        os.remove(os.path.join(prepared.step_dir, name))
 
 
 def _take(prepared, it, history, callback):
