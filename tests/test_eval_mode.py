@@ -355,3 +355,13 @@ def test_precision_auto_is_resolved_before_the_run_and_said_in_the_record(
                       ).settings.precision == "float32"
   assert run.resolved(run.prepare(content, style, image_size=32, precision="float32")
                       ).settings.precision == "float32"
+
+
+def test_style_strength_sets_alpha_a_decade_a_quarter(pair):
+  from nst import run  # pylint: disable=g-import-not-at-top
+  content, style = pair
+  alphas = [run.prepare(content, style, image_size=32, style_strength=s).settings.alpha
+            for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
+  np.testing.assert_allclose(alphas, [1e-1, 1e-2, 1e-3, 1e-4, 1e-5], rtol=1e-12)
+  # The default preset's alpha is strength 0.5's.
+  assert run.prepare(content, style, image_size=32).settings.alpha == alphas[2]
