@@ -336,6 +336,11 @@ def _check_checkpoint(path, settings, shape, content_path, style_paths, options)
   if "pyramid" in saved:
     raise UserError(f"--resume: {path!r} is a coarse-to-fine run's; give its "
                     f"--pyramid={saved['pyramid']}")
+  saved_precision = saved.get("settings", {}).get("precision")
+  if settings.precision == "auto" and saved_precision in vgg.PRECISION_POLICIES:
+    # auto is resolved only when the run starts (it needs the device); the run then
+    # checks the checkpoint against the resolved precision.
+    settings = dataclasses.replace(settings, precision=saved_precision)
   records.check_meta(path, saved, _checkpoint_meta(settings, shape, content_path,
                                                    style_paths))
 
