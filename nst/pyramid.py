@@ -384,11 +384,14 @@ def _write(prepared, levels, level_result, entries, wall, began, save_checkpoint
       summary["plot"] = os.path.abspath(image_lib.save_image(out["plot"], plot))
   # The levels set the size and iterations: --image_size and --num_steps are not
   # flags of this run (reproducing_argv leaves them out).
+  settings = run_lib.resolved(prepared).settings
   flags = dict(run_lib._flag_values(prepared),  # pylint: disable=protected-access
                image_size=None, num_steps=None)
   result.record = records.make_record(
-      argv=run_lib.reproducing_argv(flags), flags=flags, preset=prepared.preset,
-      settings=prepared.settings, images=level_record["images"],
+      # The precision the levels ran at (--precision=auto resolved), as theirs say.
+      argv=run_lib.reproducing_argv(dict(flags, precision=settings.precision)),
+      flags=flags, preset=prepared.preset,
+      settings=settings, images=level_record["images"],
       shape=prepared.shape, weights=level_record["weights"],
       device=level_record["device"], history=history, result=summary,
       layer_weights=level_record["layer_weights"])
