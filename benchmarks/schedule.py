@@ -23,6 +23,7 @@ import quality
 import quality_compare
 
 from nst import image as image_lib
+from nst import pyramid
 from nst import sheet as sheet_lib
 
 SIZE = flags.DEFINE_integer("size", 512, "Longest side, px.")
@@ -89,7 +90,7 @@ def main(argv):
     for schedule in SCHEDULES.value:
       name = schedule.replace(":", "-").replace(",", "_")
       out = os.path.join(folder, f"{pair}_{SIZE.value}_{name}.png")
-      sized = {"image_size": SIZE.value} if "x" in schedule else {}  # relative levels
+      sized = {"image_size": SIZE.value} if pyramid.is_relative(schedule) else {}
       record = run(content, style, out, dict(base, pyramid=schedule, **sized))
       scores = quality.judge(quality.load(out), photo, art)
       rows.append(dict(pair=pair, schedule=schedule,
@@ -97,13 +98,13 @@ def main(argv):
                        seconds=record["result"]["seconds"], **scores))
       cells.append(quality.load(out))
       texts.append(schedule)
-    for r in rows:
-      if r["pair"] == pair and "style" in r:
+    for r in (r for r in rows if r["pair"] == pair):
+      if "style" in r:
         r["style_vs_ref"] = r["style"] / ref["style"] - 1
         r["structure_vs_ref"] = r["structure"] - ref["structure"]
         r["same_picture"] = (abs(r["style_vs_ref"]) <= STYLE_BOUND
                              and abs(r["structure_vs_ref"]) <= STRUCTURE_BOUND)
-      print(json.dumps(r), flush=True) if r["pair"] == pair else None
+      print(json.dumps(r), flush=True)
     grid.append(cells)
     labels.append(pair)
     captions.append(texts)

@@ -97,20 +97,26 @@ def is_relative(value):
       _RELATIVE.fullmatch(item) for item in value.split(","))
 
 
-def relative_levels(value, image_size):
-  """The levels of a relative --pyramid value at --image_size (px, > 0)."""
-  levels = []
+def _relative_items(value):
+  """[(scale, iterations)] of a relative --pyramid value, checked."""
+  items = []
   for item in value.split(","):
     match = _RELATIVE.fullmatch(item)
     scale = float(match[1])
     if not 0 < scale <= 1:
       raise UserError(f"--pyramid: {item.strip()!r} in {value!r}: a relative level's "
                       f"scale must be in (0, 1]; give e.g. {RELATIVE_EXAMPLE}")
-    levels.append((scale, max(1, round(scale * image_size)), int(match[2])))
-  if levels[-1][0] != 1:
+    items.append((scale, int(match[2])))
+  if items[-1][0] != 1:
     raise UserError(f"--pyramid: {value!r}: the last relative level must be 1x (the "
                     f"result's size); give e.g. {RELATIVE_EXAMPLE}")
-  return parse([(size, iterations) for _, size, iterations in levels])
+  return items
+
+
+def relative_levels(value, image_size):
+  """The levels of a relative --pyramid value at --image_size (px, > 0)."""
+  return parse([(max(1, round(scale * image_size)), iterations)
+                for scale, iterations in _relative_items(value)])
 
 
 def _from_preset(options, given):
@@ -118,7 +124,7 @@ def _from_preset(options, given):
   was given (then one scale of that many iterations), the photograph's own size is
   asked for (--image_size=0), or the coarsest level would be too small."""
   image_size = options["image_size"]
-  coarsest = min(float(item.split("x")[0]) for item in options["pyramid"].split(","))
+  coarsest = min(scale for scale, _ in _relative_items(options["pyramid"]))
   if ("num_steps" in given or image_size <= 0
       or coarsest * image_size < MIN_PRESET_LEVEL):
     return [], dict(options, pyramid="")
