@@ -623,9 +623,13 @@ function draw(){
   for(let k=0;k<=4;k++){const i=Math.round(last*k/4);g.fillText(String(i),X(i),y0+16);}
   g.fillText("iteration",(x0+x1)/2,H-4);
   const legend=$("legend");legend.textContent="";let n=0;
-  for(const [name,values] of Object.entries(all)){
+  // The total is drawn last and thinner: when one term dominates (the default's small
+  // alpha) the total lies on that term's curve, and both must stay visible.
+  const names=[...Object.keys(all).filter(k=>k!=="total"),"total"];
+  for(const name of names){
+    const values=all[name];
     const colour=COLOURS[name]||LAYER_COLOURS[n++%LAYER_COLOURS.length];
-    g.strokeStyle=colour;g.lineWidth=COLOURS[name]?2.5:1.5;
+    g.strokeStyle=colour;g.lineWidth=name==="total"?1.5:COLOURS[name]?3:1.5;
     g.setLineDash(COLOURS[name]?[]:[5,3]);g.fillStyle=colour;
     // Runs of drawable (positive, finite) values: a line, or a dot for a lone one.
     const runs=[[]];values.forEach((v,k)=>{if(v>0&&isFinite(v))
@@ -635,7 +639,8 @@ function draw(){
       r.slice(1).forEach(p=>g.lineTo(...p));g.stroke();}}
     const item=document.createElement("span"),swatch=document.createElement("i");
     swatch.style.background=colour;item.appendChild(swatch);
-    item.appendChild(document.createTextNode(name));legend.appendChild(item);
+    item.appendChild(document.createTextNode(name));
+    if(name==="total")legend.prepend(item);else legend.appendChild(item);
   }
   g.setLineDash([]);
 }
