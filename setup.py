@@ -27,10 +27,10 @@ setup(
                     "ray": ["ray>=2.9"]},  # nst-batch --executor=ray
     entry_points={
         "console_scripts": [
-            "nst=nst.cli:run_main",
-            "nst-fetch-weights=nst.fetch_weights:run_main",
-            "nst-vgg-factors=nst.vgg_factors:run_main",
-            "nst-batch=nst.batch:run_main",
+            "nst=nst.cli.main:run_main",
+            "nst-fetch-weights=nst.cli.fetch_weights:run_main",
+            "nst-vgg-factors=nst.cli.vgg_factors:run_main",
+            "nst-batch=nst.cli.batch:run_main",
         ],
     },
 )

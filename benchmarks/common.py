@@ -9,7 +9,7 @@ import statistics
 import numpy as np
 import skimage.data
 
-from nst import evalmode
+from nst.engine import evalmode
 from nst import image
 
 

@@ -31,9 +31,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nst import config  # pylint: disable=wrong-import-position
-from nst import memory  # pylint: disable=wrong-import-position
-from nst import vgg  # pylint: disable=wrong-import-position
-from nst import weights as weights_lib  # pylint: disable=wrong-import-position
+from nst.engine import memory  # pylint: disable=wrong-import-position
+from nst.engine import vgg  # pylint: disable=wrong-import-position
+from nst.engine import weights as weights_lib  # pylint: disable=wrong-import-position
 import common  # pylint: disable=wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -72,7 +72,7 @@ def time_ours(size, settings, weights_path, repeats, eval_mode="plain"):
   """(median seconds, loss, gradient) of nst's value_and_gradients at `size`,
   evaluated as `eval_mode` (plain or xla: the two --eval_mode=auto chooses from)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from nst import optimize  # pylint: disable=import-outside-toplevel
+  from nst.engine import optimize  # pylint: disable=import-outside-toplevel
   content, style, position = inputs(size)
   problem = optimize.Problem(content, style, settings, weights_path=weights_path,
                              eval_mode=eval_mode)
@@ -260,7 +260,7 @@ def time_torch(size, settings, conv_weights, repeats, layouts, bfloat16=False):
 def memory_child(size, settings, weights_path, iterations):
   """Peak RSS (bytes) of building the Problem and running `iterations` L-BFGS
   iterations at `size`, in this (fresh) process."""
-  from nst import optimize  # pylint: disable=import-outside-toplevel
+  from nst.engine import optimize  # pylint: disable=import-outside-toplevel
   settings = dataclasses.replace(settings, num_steps=iterations)
   content, style, position = inputs(size)
   problem = optimize.Problem(content, style, settings, weights_path=weights_path)

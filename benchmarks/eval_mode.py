@@ -41,7 +41,10 @@ def measure(sizes, repeats):
   """{size: {mode: {"median": s, "first": s (warm-up, compile included)}}}."""
   import time
   import tensorflow as tf
-  from nst import config, optimize, vgg, weights
+  from nst import config
+  from nst.engine import optimize
+  from nst.engine import vgg
+  from nst.engine import weights
   import common
   conv = vgg.load_conv_weights(weights.resolve())
   out = {}
@@ -96,7 +99,7 @@ def main(argv):
     return
   import tensorflow as tf
   import common
-  from nst import evalmode
+  from nst.engine import evalmode
   times = {"oneDNN on": measure(sizes, REPEATS.value)}
   if ONEDNN_OFF.value:
     times["oneDNN off"] = child(sizes, REPEATS.value)

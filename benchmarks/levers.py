@@ -23,9 +23,9 @@ import tensorflow as tf
 
 from nst import config
 from nst import image
-from nst import optimize
-from nst import vgg
-from nst import weights
+from nst.engine import optimize
+from nst.engine import vgg
+from nst.engine import weights
 import common
 
 SIZES = flags.DEFINE_list("sizes", "256,512", "Square image sides, px.")

@@ -37,9 +37,9 @@ import tensorflow as tf
 
 from nst import config
 from nst import image
-from nst import optimize
-from nst import vgg
-from nst import weights
+from nst.engine import optimize
+from nst.engine import vgg
+from nst.engine import weights
 import common
 
 SIZE = flags.DEFINE_integer("size", 128, "Longest image side, px.")

@@ -74,7 +74,8 @@ def structure(result, photograph):
 
 @functools.lru_cache(maxsize=2)
 def _model(weights_path=None):
-  from nst import vgg, weights  # pylint: disable=g-import-not-at-top
+  from nst.engine import vgg
+  from nst.engine import weights  # pylint: disable=g-import-not-at-top
   path = weights.resolve(weights_path)
   return vgg.build_feature_model(path, STYLE_LAYERS + (CONTENT_LAYER,), pooling=POOLING)
 
@@ -82,7 +83,7 @@ def _model(weights_path=None):
 def features(rgb, weights_path=None):
   """{layer: float64 activations [H_l, W_l, N_l]} of one RGB 0-255 image."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from nst import vgg  # pylint: disable=g-import-not-at-top
+  from nst.engine import vgg  # pylint: disable=g-import-not-at-top
   x = tf.constant(np.asarray(rgb, np.float32)[None])
   out = _model(weights_path)(vgg.preprocess(x), training=False)
   return {layer: np.asarray(value[0], np.float64) for layer, value in out.items()}

@@ -97,7 +97,7 @@ def run_nst(content, style, size, options, output):
   record_path = output[:-4] + ".json"
   if not os.path.exists(record_path):
     # An absolute --pyramid sets the size and iterations itself.
-    from nst import pyramid  # pylint: disable=g-import-not-at-top
+    from nst.control import coarse_to_fine as pyramid  # pylint: disable=g-import-not-at-top
     sized = ({} if "pyramid" in options and not pyramid.is_relative(options["pyramid"])
              else {"image_size": size})
     if "pyramid" not in options:

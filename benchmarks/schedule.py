@@ -23,7 +23,7 @@ import quality
 import quality_compare
 
 from nst import image as image_lib
-from nst import pyramid
+from nst.control import coarse_to_fine as pyramid
 from nst import sheet as sheet_lib
 
 SIZE = flags.DEFINE_integer("size", 512, "Longest side, px.")

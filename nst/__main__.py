@@ -1,3 +1,3 @@
-from nst.cli import run_main
+from nst.cli.main import run_main
 
 run_main()

@@ -12,7 +12,7 @@ import dataclasses
 import math
 import operator
 
-from nst import vgg
+from nst.engine import vgg
 from nst.errors import UserError
 
 INIT_CHOICES = ("random", "content", "style", "white")
@@ -152,7 +152,7 @@ class Settings:
       raise UserError(f"--style_scale must be a number in (0, {MAX_STYLE_SCALE:g}] "
                       f"(the artwork's size relative to the output's), got "
                       f"{self.style_scale}")
-    from nst import color  # pylint: disable=g-import-not-at-top
+    from nst.control import color  # pylint: disable=g-import-not-at-top
     if self.color_control not in color.COLOR_CONTROLS:
       raise UserError(f"--color_control must be one of "
                       f"{', '.join(color.COLOR_CONTROLS)}, got {self.color_control!r}")
@@ -180,7 +180,7 @@ class Settings:
 
 
 def _check_masks(settings):
-  from nst import spatial  # pylint: disable=g-import-not-at-top
+  from nst.control import spatial  # pylint: disable=g-import-not-at-top
   if settings.mask_propagation not in spatial.PROPAGATIONS:
     raise UserError(f"--mask_propagation must be one of "
                     f"{', '.join(spatial.PROPAGATIONS)}, got "

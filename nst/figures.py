@@ -48,7 +48,7 @@ def images_dir(flag_value):
 def reference_images(folder):
   """The photograph and the artworks of the reference folder (content/ and style/;
   not masks/), as the comma list that --normalize_images takes."""
-  from nst import normalize  # pylint: disable=g-import-not-at-top
+  from nst.engine import normalize  # pylint: disable=g-import-not-at-top
   return ",".join(p for sub in ("content", "style")
                   for p in normalize.image_paths(os.path.join(folder, sub)))
 
@@ -79,7 +79,7 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
   KeyboardInterrupt or interrupts.Terminated when a signal stopped them (the
   interrupted cell keeps its checkpoint, which the next run continues).
   """
-  from nst import batch  # pylint: disable=g-import-not-at-top
+  from nst.runs import batch  # pylint: disable=g-import-not-at-top
   # A cell runs at its images' own size (image_size=0), or at its --pyramid levels'.
   jobs = [batch.Job(name=cell.name, content=cell.content,
                     style=(list(cell.style) if isinstance(cell.style, (list, tuple))

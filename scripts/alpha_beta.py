@@ -28,10 +28,10 @@ from absl import flags
 import figure_common as common
 from nst import config
 from nst import figures
-from nst import losses as losses_lib
-from nst import normalize
-from nst import vgg
-from nst import weights as weights_lib
+from nst.engine import losses as losses_lib
+from nst.engine import normalize
+from nst.engine import vgg
+from nst.engine import weights as weights_lib
 from nst.errors import UserError
 from nst.files import write_json
 
@@ -67,7 +67,7 @@ def key(convention, normalized, authors_weights=False):
 def measure(folder, size, conv_weights, normalized_weights):
   """Per-layer activation scales and the starting losses of every combination."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from nst import optimize  # pylint: disable=g-import-not-at-top
+  from nst.engine import optimize  # pylint: disable=g-import-not-at-top
   content, style = figures.load_pair(folder, common.CONTENT,
                                      common.STYLES["composition_vii"], size)
   layers = ["relu4_2", *STYLE_LAYERS]

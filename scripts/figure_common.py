@@ -12,13 +12,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from absl import app
 from absl import flags
 
-from nst import batch
-from nst import entry
+from nst.runs import batch
+from nst.cli import common as entry
 from nst import figures
 from nst import interrupts
 from nst import phases
-from nst import serve
-from nst import weights as weights_lib
+from nst.cli import serve_flags
+from nst.engine import weights as weights_lib
 from nst.errors import UserError
 
 QUICK_IMAGE_SIZE = 48   # what CI runs: small enough for seconds per cell
@@ -70,7 +70,7 @@ RAY_ADDRESS = flags.DEFINE_string(
 RAY_NUM_CPUS = flags.DEFINE_integer(
     "ray_num_cpus", None, "CPUs of the local Ray instance (cells at once). Default: "
     "all.")
-serve.define_flags(flags)  # --serve: watch the cells in a browser (README)
+serve_flags.define(flags)  # --serve: watch the cells in a browser (README)
 
 
 def image_size():
@@ -105,7 +105,7 @@ def make_executor():
 
 def start_live(name):
   """The live page --serve asks for, or None; call once the inputs are checked."""
-  return serve.from_flags(flags.FLAGS, name)
+  return serve_flags.from_flags(flags.FLAGS, name)
 
 
 def run(name, build, summarize=None):
@@ -174,7 +174,7 @@ def main(run_figure, full_num_steps=FULL_NUM_STEPS):
   without --quick."""
   _FULL["num_steps"] = full_num_steps
   interrupts.install()  # SIGTERM as Ctrl-C: the running cell keeps its checkpoint
-  entry.list_in_help(__name__, serve.__name__)
+  entry.list_in_help(__name__, serve_flags.__name__)
   # Each cell is a new problem, so TensorFlow's "retracing" warnings are expected.
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
   app.run(lambda argv: _interruptible(run_figure))

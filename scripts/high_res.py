@@ -30,7 +30,7 @@ from absl import flags
 
 import figure_common as common
 from nst import figures
-from nst import pyramid as pyramid_lib
+from nst.control import coarse_to_fine as pyramid_lib
 from nst.errors import UserError
 
 FULL_SIZE = 1024  # the issue's measurement (not the figures' 512)
@@ -107,8 +107,8 @@ def warm_up(folder, content, style, sizes):
   """Trace L-BFGS at every size the runs use, with their settings and network, by a
   1-iteration run each (nothing written): later runs of these shapes in this process
   reuse the traces (optimize.Problem shares them)."""
-  from nst import run  # pylint: disable=g-import-not-at-top
-  from nst import weights as weights_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
+  from nst.engine import weights as weights_lib  # pylint: disable=g-import-not-at-top
   print(f"high_res: tracing L-BFGS at {', '.join(f'{s} px' for s in sizes)} first "
         "(--warm_up)", flush=True)
   for size in sizes:

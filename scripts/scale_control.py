@@ -23,10 +23,10 @@ import os
 from absl import flags
 
 import figure_common as common
-from nst import color
+from nst.control import color
 from nst import figures
 from nst import image as image_lib
-from nst import scale
+from nst.control import scale_combination as scale
 from nst.errors import UserError
 
 PRESET = "paper"

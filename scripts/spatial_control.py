@@ -16,9 +16,9 @@ import os
 from absl import flags
 
 import figure_common as common
-from nst import color
+from nst.control import color
 from nst import figures
-from nst import spatial
+from nst.control import spatial
 
 MASK = "masks/tubingen_sky.png"
 PRESET = "paper"

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # pylint: disable=g-import-not-at-top
 
-from nst import weights
+from nst.engine import weights
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +17,7 @@ def weights_path():
 
 @pytest.fixture(scope="session")
 def vgg_weights(weights_path):
-  from nst import vgg  # pylint: disable=g-import-not-at-top
+  from nst.engine import vgg  # pylint: disable=g-import-not-at-top
   return vgg.load_conv_weights(weights_path)
 
 

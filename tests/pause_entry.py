@@ -63,10 +63,10 @@ if __name__ == "__main__":
   phases.observers.append(observer(phase, int(count or 1)))
   sys.argv = [program, *arguments]
   if program == "nst":
-    from nst import cli
+    from nst.cli import main as cli
     cli.run_main()
   elif program == "batch":
-    from nst import batch
+    from nst.runs import batch
     batch.run_main()
   elif program.endswith(".py"):
     sys.path.insert(0, os.path.dirname(os.path.abspath(program)))

@@ -10,7 +10,7 @@ from helpers import photograph
 import nst
 from nst import config
 from nst import image
-from nst import records
+from nst.runs import records
 
 SMALL = dict(image_size=32, num_steps=4)
 
@@ -140,7 +140,7 @@ def test_interrupt_returns_the_partial_result_and_resume_finishes_it(
 
 
 def test_blended_styles_target_the_weighted_sum_of_their_grams(pair, vgg_weights):
-  from nst import optimize  # pylint: disable=g-import-not-at-top
+  from nst.engine import optimize  # pylint: disable=g-import-not-at-top
   content = photograph(32)
   a, b = image.resize(pair[1], (32, 32)), photograph(32)[:, ::-1].copy()
   settings = config.Settings(style_blend_weights=(0.25, 0.75))
@@ -157,7 +157,7 @@ def test_blended_styles_target_the_weighted_sum_of_their_grams(pair, vgg_weights
 def test_an_artwork_of_another_size_gives_the_same_gram_per_position(vgg_weights):
   """--style_scale: a texture twice as large (tiled 2x2) has 4x the positions; its
   Gram target is scaled back, so it matches the texture's own (up to the borders)."""
-  from nst import optimize  # pylint: disable=g-import-not-at-top
+  from nst.engine import optimize  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   tile = np.kron(rng.uniform(0, 255, (16, 16, 3)), np.ones((4, 4, 1))).astype(np.float32)
   content = photograph(32)
@@ -192,7 +192,7 @@ def test_default_preset_keeps_the_photograph_under_the_style(images_dir,
 
 
 def test_color_control_luminance_keeps_the_photographs_colours(pair, default_run):
-  from nst import color  # pylint: disable=g-import-not-at-top
+  from nst.control import color  # pylint: disable=g-import-not-at-top
   photo = image.resize(pair[0], (32, 32))
   plain = default_run[0]
   kept = nst.transfer(*pair, color_control="luminance", **SMALL)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from helpers import photograph
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
-from nst import batch
+from nst.runs import batch
 from nst import image
 from nst.errors import UserError
 
@@ -98,7 +98,7 @@ def test_a_stopped_batch_runs_only_the_missing_jobs_again(local_run):
 
 
 def run_cli(*args, cwd):
-  return subprocess.run([sys.executable, "-m", "nst.batch", *args], cwd=cwd,
+  return subprocess.run([sys.executable, "-m", "nst.cli.batch", *args], cwd=cwd,
                         capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -267,7 +267,7 @@ def test_a_batch_on_the_live_page(folder, weights_path):
   """run_batch with a serve.Live: the job table with thumbnails and the batch's
   progress; with the local executor, each job's iterates. Read over HTTP between
   jobs (the on_job hook runs in the batch's thread: no race)."""
-  from nst import serve  # pylint: disable=g-import-not-at-top
+  from nst.live import serve  # pylint: disable=g-import-not-at-top
   from test_serve import get_json, request  # pylint: disable=g-import-not-at-top
   out = str(folder / "live")
   jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
@@ -311,7 +311,7 @@ def test_nst_batch_serves_its_page_until_the_linger_ends(folder, weights_path):
   assert refused.returncode == 2 and "add --serve" in refused.stderr
   assert not (folder / "refused").exists()
   proc = subprocess.Popen(  # pylint: disable=consider-using-with
-      [sys.executable, "-m", "nst.batch", "--manifest=jobs.jsonl",
+      [sys.executable, "-m", "nst.cli.batch", "--manifest=jobs.jsonl",
        "--output_dir=served", *common_flags(), "--serve", "--serve_linger=600"],
       cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
       preexec_fn=with_ctrl_c)
@@ -381,7 +381,7 @@ def test_a_batch_of_problems_gives_each_member_its_own_run(folder, local_run):
 
 def test_an_interrupted_batch_leaves_each_member_a_checkpoint_that_resumes_alone(
     tmp_path, folder, weights_path):
-  from nst import run  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   options = dict(COMMON, num_steps=20, report_every=5)
   members = [("a", folder / "c1.png", folder / "s1.png", 0),
              ("b", folder / "c2.png", folder / "s2.png", 1)]

@@ -15,7 +15,7 @@ from helpers import assert_refused
 from helpers import nst
 from helpers import photograph
 from nst import image
-from nst import weights
+from nst.engine import weights
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_missing_weights_are_a_clear_error(tmp_path, images, monkeypatch):
 
 @pytest.mark.parametrize("program,expected", [
     (["-m", "nst"], ["--content_image", "--preset", "--alpha", "--serve"]),
-    (["-m", "nst.batch"], ["--manifest", "--executor", "--alpha", "--serve"]),
+    (["-m", "nst.cli.batch"], ["--manifest", "--executor", "--alpha", "--serve"]),
     ([os.path.join(os.path.dirname(__file__), "..", "scripts", "figure4.py")],
      ["--images_dir", "--quick", "--executor", "--serve"])])
 def test_help_lists_the_programs_own_flags(program, expected):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers import photograph
-from nst import color
+from nst.control import color
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,12 @@ from PIL import Image
 from helpers import nst as nst_cli
 from helpers import photograph
 import nst
-from nst import batch
+from nst.runs import batch
 from nst import config
 from nst import figures
 from nst import image
-from nst import records
-from nst import run
+from nst.runs import records
+from nst.runs import single as run
 
 SMALL = dict(image_size=32, num_steps=2, content_layers=("relu2_1",),
              style_layers=("relu1_1", "relu2_1"))
@@ -167,7 +167,7 @@ def test_nst_batch_never_replaces_the_photograph_of_its_manifest(folder):
                                  "output": "photo.png"}])
   before = md5s(folder)
   result = subprocess.run(
-      [sys.executable, "-m", "nst.batch", f"--manifest={manifest}",
+      [sys.executable, "-m", "nst.cli.batch", f"--manifest={manifest}",
        f"--output_dir={folder}", "--overwrite", "--image_size=32"],
       capture_output=True, text=True, cwd=folder, timeout=600, check=False)
   assert_cli_refused(result, "nst-batch",

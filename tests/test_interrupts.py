@@ -19,14 +19,14 @@ import pytest
 from helpers import SCRIPTS
 from helpers import photograph
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
-from nst import batch
-from nst import evalmode
+from nst.runs import batch
+from nst.engine import evalmode
 from nst import files
 from nst import image
-from nst import normalize
+from nst.engine import normalize
 from nst import phases
-from nst import records
-from nst import run
+from nst.runs import records
+from nst.runs import single as run
 
 PAUSE_ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "pause_entry.py")

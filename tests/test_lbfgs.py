@@ -9,8 +9,8 @@ import tensorflow_probability as tfp
 
 from helpers import photograph
 from nst import config
-from nst import lbfgs
-from nst import optimize
+from nst.engine import lbfgs
+from nst.engine import optimize
 
 
 def quadratic(scales):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst import losses
+from nst.engine import losses
 
 
 def np_gram(f):

@@ -9,8 +9,8 @@ import pytest
 
 from helpers import photograph
 from nst import image
-from nst import normalize
-from nst import vgg
+from nst.engine import normalize
+from nst.engine import vgg
 from nst.errors import UserError
 
 ALL = [l for l in vgg.LAYER_NAMES if l.startswith(("conv", "relu", "pool"))]

@@ -5,7 +5,7 @@ import pytest
 
 from helpers import photograph, psnr
 from nst import config
-from nst import optimize
+from nst.engine import optimize
 
 
 def run(settings, content, style, weights_path, vgg_weights, report_every=50,

@@ -17,9 +17,9 @@ import pytest
 
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image
-from nst import pyramid
-from nst import records
-from nst import run
+from nst.control import coarse_to_fine as pyramid
+from nst.runs import records
+from nst.runs import single as run
 from nst.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,7 +147,7 @@ def test_level_two_starts_from_level_one_upsampled_and_the_record_has_every_leve
 
 
 def test_the_live_page_shows_each_level_as_a_run(tmp_path, pair, weights_path):
-  from nst import serve  # pylint: disable=g-import-not-at-top
+  from nst.live import serve  # pylint: disable=g-import-not-at-top
   views = []
 
   class Watching(serve.Live):

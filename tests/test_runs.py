@@ -14,8 +14,8 @@ import pytest
 from helpers import photograph
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image
-from nst import memory
-from nst import records
+from nst.engine import memory
+from nst.runs import records
 
 # A run that cannot finish before it is signalled, however fast or slow the machine:
 # with NST_PAUSE_AT_STEP the CLI waits for a signal once it has reported that step.

@@ -12,11 +12,11 @@ import pytest
 
 from helpers import assert_refused, nst, script  # pylint: disable=g-bad-import-order
 import nst as nst_api
-from nst import batch
+from nst.runs import batch
 from nst import image
-from nst import records
-from nst import run
-from nst import scale
+from nst.runs import records
+from nst.runs import single as run
+from nst.control import scale_combination as scale
 
 COARSE = "style/starry_night.jpg"  # large swirls
 FINE = "style/scream.jpg"          # another palette and stroke texture

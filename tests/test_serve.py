@@ -28,7 +28,7 @@ from PIL import Image
 from helpers import photograph
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image as image_lib
-from nst import serve
+from nst.live import serve
 from nst.errors import UserError
 
 HANG_GUARD = 600  # seconds: only ever reached by a hang

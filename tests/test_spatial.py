@@ -14,11 +14,11 @@ from helpers import assert_refused
 from helpers import nst
 from helpers import script
 from nst import image
-from nst import losses
-from nst import optimize
-from nst import run
-from nst import spatial
-from nst import vgg
+from nst.engine import losses
+from nst.engine import optimize
+from nst.runs import single as run
+from nst.control import spatial
+from nst.engine import vgg
 from nst.config import Settings
 from nst.errors import UserError
 

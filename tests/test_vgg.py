@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst import vgg
+from nst.engine import vgg
 
 
 def random_weights(seed=0):

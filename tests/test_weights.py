@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from nst import weights
+from nst.engine import weights
 from nst.errors import UserError
 
 FAKE = b"not really VGG19 weights"

@@ -15,16 +15,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs
 from absl import app
 from absl import flags
 
-from nst import color
-from nst import entry
+from nst.control import color
+from nst.cli import common as entry
+from nst.cli import serve_flags
 from nst import config
 from nst import image as image_lib
 from nst import interrupts
-from nst import run as run_lib
-from nst import serve as serve_lib
-from nst import spatial
-from nst import vgg
-from nst import weights as weights_lib
+from nst.runs import single as run_lib
+from nst.live import serve as serve_lib
+from nst.control import spatial
+from nst.engine import vgg
+from nst.engine import weights as weights_lib
 from nst.errors import UserError
 
 _PRESET_VALUES = config.resolve_options()  # the default preset's values, for --help
@@ -195,7 +196,7 @@ flags.DEFINE_integer(
     "report_every", _default("report_every"),
     "Iterations between progress lines (--save_per_step sets it when given).")
 # Watching a run live (serve.py): --serve, --serve_port, --serve_host, --serve_linger.
-serve_lib.define_flags(flags)
+serve_flags.define(flags)
 
 # Flags whose values are lists of numbers; "style_layer_weights" may be a keyword.
 _NUMBER_LISTS = ("content_layer_weights", "style_layer_weights", "style_blend_weights")
@@ -400,7 +401,7 @@ def main(argv):
   live = None
   try:
     prepared = prepare()
-    live = serve_lib.from_flags(flags.FLAGS, "nst")
+    live = serve_flags.from_flags(flags.FLAGS, "nst")
     if live is not None:
       serve_lib.begin_run(live, prepared)
     code = run(prepared, live)
@@ -429,7 +430,7 @@ def parse_flags(argv):
 
 
 def run_main():
-  entry.list_in_help(__name__, serve_lib.__name__)
+  entry.list_in_help(__name__, serve_flags.__name__)
   app.run(main, flags_parser=parse_flags)
 
 

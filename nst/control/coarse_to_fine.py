@@ -26,10 +26,10 @@ import numpy as np
 
 from nst import image as image_lib
 from nst import interrupts
-from nst import memory
+from nst.engine import memory
 from nst import phases
-from nst import records
-from nst import vgg
+from nst.runs import records
+from nst.engine import vgg
 from nst.errors import UserError
 
 EXAMPLE = "--pyramid=256:300,512:100"
@@ -229,7 +229,7 @@ def _meta(prepared):
 def _prepare_level(prepared, levels, k, start, resume):
   """run.prepare for level k: the run's inputs and explicit options, at level k's
   size and iterations, starting from `start` (k > 1), writing level k's files."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   request, level = prepared.request, levels[k - 1]
   options = dict(request["given"], pyramid="", image_size=level.size,
                  num_steps=level.iterations, overwrite=True, resume=resume)
@@ -288,7 +288,7 @@ def _finished_record(prepared, k):
 def execute(prepared, callback=None, log=None):
   """Run every level of a prepared coarse-to-fine run (run.execute calls this);
   return a run.Result whose record holds every level."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   levels = parse(prepared.options["pyramid"])
   out = prepared.paths
   first, start, wall = 1, None, 0.0
@@ -363,7 +363,7 @@ def execute(prepared, callback=None, log=None):
 def _write(prepared, levels, level_result, entries, wall, began, save_checkpoint):
   """execute's Result, its outputs written (the run's image, plot and record, or
   its checkpoint)."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   out = prepared.paths
   k = level_result.last.level
   last, stopped = level_result.last, level_result.stopped

@@ -23,8 +23,8 @@ import numpy as np
 
 from nst import image as image_lib
 from nst import phases
-from nst import vgg
-from nst import weights as weights_lib
+from nst.engine import vgg
+from nst.engine import weights as weights_lib
 from nst.errors import UserError
 from nst.files import atomic_path
 

@@ -250,7 +250,7 @@ def _xla_short_of_memory(problem):
   exceeds the host memory available: memory.XLA_FACTOR), or None. The run was checked
   against plain's estimate only, so that auto never refuses what plain can do. (On a
   GPU, TensorFlow's allocator reports running out of GPU memory itself.)"""
-  from nst import memory  # pylint: disable=g-import-not-at-top
+  from nst.engine import memory  # pylint: disable=g-import-not-at-top
   available = memory.available_bytes()
   needed = memory.estimate_bytes(problem.shape, problem.settings.layers(),
                                  problem.settings.num_correction_pairs, "xla")

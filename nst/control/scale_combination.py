@@ -67,8 +67,8 @@ from nst import config
 from nst import image as image_lib
 from nst import interrupts
 from nst import phases
-from nst import records
-from nst import vgg
+from nst.runs import records
+from nst.engine import vgg
 from nst.errors import UserError
 
 OPTION_NAMES = ("fine_style_image", "fine_style_layers", "fine_style_steps")
@@ -177,13 +177,13 @@ def plan(options, given, preset, coarse, fine, output, shape, style_scale,
   `photograph` (at the run's size), with --color_control=histogram: both artworks
   (`loaded`: their pixels as run.prepare read them) are mapped to its colours before
   the synthesis, as the authors' notebook does."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   if not enabled(options):
     return None
   fine_path = os.fspath(fine) if isinstance(fine, (str, os.PathLike)) else None
   color_matched = options["color_control"] == "histogram" and photograph is not None
   if color_matched:
-    from nst import color  # pylint: disable=g-import-not-at-top
+    from nst.control import color  # pylint: disable=g-import-not-at-top
     coarse, fine = (np.clip(color.histogram_match(pixels, photograph,
                                                   options["histogram_match"]), 0, 255)
                     for pixels in loaded)
@@ -229,7 +229,7 @@ def combine_scales(coarse, fine, output=None, *, image_size=None, layers=DEFAULT
   synthesis run's. `coarse`, `fine`: paths or arrays. `output`: where to write it and
   its record (None: nothing). `options`: further `nst` options (network, seed, ...)
   of `preset`, as for nst.transfer. What `nst --fine_style_image` runs first."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   resolved = config.resolve_options(preset, options)
   side = config.IMAGE_SIZE if image_size is None else image_size
   run_options = synthesis_options(resolved, side, _layers(layers), num_steps)
@@ -282,7 +282,7 @@ def execute(prepared, callback=None, log=None):
   """Run a prepared transfer with a scale combination (run.execute calls this):
   the synthesis (unless reused), then the transfer with its image as the artwork;
   return the transfer's run.Result, its record holding the synthesis's."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   plan_ = prepared.scale
   out = plan_.run.output
   began = time.perf_counter()
@@ -311,7 +311,7 @@ def _synthesis(plan_, log):
   """(the new style image, float RGB 0-255; its record): kept from an interrupted
   run, the coarse artwork itself (0 steps), or synthesised now. RunError if the
   synthesis was interrupted (saying what it kept) or not finite."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   synthesis = plan_.run
   out = synthesis.output
   if plan_.reuse:
@@ -362,7 +362,7 @@ def _synthesis(plan_, log):
 
 def _transfer(prepared, new_style, callback, log):
   """The transfer's run.Result, with `new_style` as its artwork."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   transfer = run_lib.with_style(prepared, new_style)
   main_resume = bool(prepared.output) and prepared.options["resume"] and os.path.isfile(
       prepared.paths["checkpoint"])
@@ -380,7 +380,7 @@ def _transfer(prepared, new_style, callback, log):
 def _kept(plan_, error):
   """`error` (a RunError of the transfer) saying that the combined style image is
   kept when the transfer was interrupted before its first step (--resume keeps it)."""
-  from nst import run as run_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   out = plan_.run.output
   if (not run_lib.is_interruption(error) or out is None or plan_.steps == 0
       or not getattr(error, "nothing_written", False)):

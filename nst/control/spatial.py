@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from nst import image as image_lib
-from nst import vgg
+from nst.engine import vgg
 from nst.errors import UserError
 
 PROPAGATIONS = ("simple", "inside")

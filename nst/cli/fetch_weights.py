@@ -5,7 +5,7 @@ import sys
 from absl import app
 from absl import flags
 
-from nst import weights
+from nst.engine import weights
 from nst.errors import UserError
 
 _VGG_DIR = flags.DEFINE_string(

@@ -13,7 +13,7 @@ timing both; a 512:50,1024:20,2048:5 pyramid whose last level was timed both way
 peaked at 17.57 GB. XLA_FACTOR scales the part that grows with the image.
 """
 
-from nst import vgg
+from nst.engine import vgg
 
 RUNTIME_BYTES = 1.1e9         # TensorFlow, the weights and the traced graphs
 ACTIVATION_FACTOR = 1.3       # measured peak / forward activations

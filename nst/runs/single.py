@@ -22,15 +22,15 @@ import numpy as np
 from nst import config
 from nst import image as image_lib
 from nst import interrupts
-from nst import memory
-from nst import normalize
+from nst.engine import memory
+from nst.engine import normalize
 from nst import phases
-from nst import pyramid as pyramid_lib
-from nst import records
-from nst import scale as scale_lib
-from nst import spatial
-from nst import vgg
-from nst import weights as weights_lib
+from nst.control import coarse_to_fine as pyramid_lib
+from nst.runs import records
+from nst.control import scale_combination as scale_lib
+from nst.control import spatial
+from nst.engine import vgg
+from nst.engine import weights as weights_lib
 from nst.errors import UserError
 from nst.files import ensure_writable_dir
 from nst.files import remove_stale_parts
@@ -381,7 +381,7 @@ def _color_controlled(content, styles, settings):
   """The images the optimisation sees under --color_control (color.py): luminance
   only (the artworks' matched to the photograph's mean and deviation), or the
   artworks with the photograph's colour mean and covariance."""
-  from nst import color  # pylint: disable=g-import-not-at-top
+  from nst.control import color  # pylint: disable=g-import-not-at-top
   if settings.color_control == "luminance":
     y = color.luminance(content)
     return color.as_gray_rgb(y), [
@@ -416,7 +416,7 @@ def final_image(prepared, image):
   photograph's colours (I and Q); else the iterate itself."""
   if prepared.settings.color_control != "luminance":
     return image
-  from nst import color  # pylint: disable=g-import-not-at-top
+  from nst.control import color  # pylint: disable=g-import-not-at-top
   return color.recombine(image, prepared.photograph)
 
 
@@ -572,7 +572,7 @@ def engine():
     os.dup2(devnull, 2)
     try:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
-      from nst import optimize  # pylint: disable=g-import-not-at-top
+      from nst.engine import optimize  # pylint: disable=g-import-not-at-top
       gpus = tf.config.list_physical_devices("GPU")
     finally:
       os.dup2(saved, 2)
@@ -609,7 +609,7 @@ def resolved(prepared):
   ever see the concrete precision."""
   if prepared.settings.precision != "auto":
     return prepared
-  from nst import evalmode  # pylint: disable=g-import-not-at-top
+  from nst.engine import evalmode  # pylint: disable=g-import-not-at-top
   precision, _ = evalmode.auto_precision(engine()[1])
   return dataclasses.replace(
       prepared, settings=dataclasses.replace(prepared.settings, precision=precision))
@@ -753,7 +753,7 @@ def _begin(prepared, optimize, device, log):
                              vgg_weights=conv_weights, guides=prepared.guides)
   x0 = None if state is not None else optimize.initial_image(
       prepared.init, prepared.content, prepared.styles[0], settings.seed)
-  from nst import evalmode  # pylint: disable=g-import-not-at-top
+  from nst.engine import evalmode  # pylint: disable=g-import-not-at-top
   phases.enter("eval_mode")
   problem, eval_mode = evalmode.choose(
       options["eval_mode"], problem,
@@ -856,7 +856,7 @@ def _write(prepared, run, last, stopped, signal_code, device):
                      "style": settings.style_weights()})
   result.record["eval_mode"] = run.eval_mode
   if options["precision"] == "auto":
-    from nst import evalmode  # pylint: disable=g-import-not-at-top
+    from nst.engine import evalmode  # pylint: disable=g-import-not-at-top
     result.record["precision"] = dict(zip(("used", "why"), evalmode.auto_precision(device)),
                                       requested="auto")
   if out:

@@ -10,9 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app
 from absl import flags
 
-from nst import normalize
-from nst import vgg
-from nst import weights as weights_lib
+from nst.engine import normalize
+from nst.engine import vgg
+from nst.engine import weights as weights_lib
 from nst.errors import UserError
 
 _IMAGES = flags.DEFINE_string(

@@ -295,7 +295,7 @@ def product_jobs(contents, styles, sweeps=()):
 
 def prepare_job(job, output_dir, common, preset, overwrite, resume=False):
   """run.prepare for `job`: the batch's options under the job's own."""
-  from nst import run  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   # A stale result of nst's (other settings, or partial) is replaced, as the figure
   # grids do (an up-to-date one was skipped before this is called); any other file
   # of the job's output name only with --overwrite.
@@ -308,7 +308,7 @@ def prepare_job(job, output_dir, common, preset, overwrite, resume=False):
 def nst_wrote(output):
   """Whether the files of `output` (image, record, plot) are absent or nst's own: a
   record beside the image, an nst record, that names it."""
-  from nst import records  # pylint: disable=g-import-not-at-top
+  from nst.runs import records  # pylint: disable=g-import-not-at-top
   out = records.paths(output)
   if not any(os.path.exists(out[kind]) for kind in ("image", "record", "plot")):
     return True
@@ -335,7 +335,7 @@ def _nst_summary(path):
 
 def _option_inputs(options):
   """[(option, path)] of the files a job's options name (masks, init, fine style)."""
-  from nst import spatial  # pylint: disable=g-import-not-at-top
+  from nst.control import spatial  # pylint: disable=g-import-not-at-top
   found = []
   for name in ("content_masks", "style_masks"):
     specs = options.get(name) or ()
@@ -361,7 +361,7 @@ def check_batch_files(jobs, output_dir, overwrite=False, manifest=None, common=N
   """Before anything runs: no job (nor the batch's summary and sheet) writes onto an
   input of any job or the manifest, whatever --overwrite says; and, without it, no
   file in `output_dir` that nst did not write is replaced. UserError naming both."""
-  from nst import records  # pylint: disable=g-import-not-at-top
+  from nst.runs import records  # pylint: disable=g-import-not-at-top
   inputs = [("--manifest", manifest)] if manifest else []
   for job in jobs:
     inputs += [(f"{job.source}: content", job.content)]
@@ -402,7 +402,7 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
   """Run one job through the run path; return its summary entry (never raises for a
   failing job: its state is 'failed' with the error). `live` (a serve.Live, in this
   process only) is shown the job under `title` and receives its iterates."""
-  from nst import run  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   entry = job_entry(job, output_dir)
   try:
@@ -415,7 +415,7 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
         prepared = prepare_job(job, output_dir, common, preset, overwrite, resume=True)
       callback = None
       if live is not None:
-        from nst import serve  # pylint: disable=g-import-not-at-top
+        from nst.live import serve  # pylint: disable=g-import-not-at-top
         serve.begin_run(live, prepared, title)
         callback = serve.updater(live, prepared, title)  # levels of a --pyramid job
       result = run.execute(prepared, callback=callback, log=log)
@@ -456,13 +456,13 @@ def run_jobs(jobs, output_dir, common, preset, overwrite=False, log=print, live=
   checkpoint, which the next run of the batch continues alone)."""
   if len(jobs) == 1:
     return [run_job(jobs[0], output_dir, common, preset, overwrite, log, live, title)]
-  from nst import run  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   entries = [job_entry(job, output_dir) for job in jobs]
   try:
     prepared = [prepare_job(job, output_dir, common, preset, overwrite) for job in jobs]
     if live is not None:  # the page follows the first job; the table shows the rest
-      from nst import serve  # pylint: disable=g-import-not-at-top
+      from nst.live import serve  # pylint: disable=g-import-not-at-top
       serve.begin_run(live, prepared[0], title)
     log(f"nst-batch: {', '.join(job.name for job in jobs)}: one batch of {len(jobs)}")
     results = run.execute_batch(prepared, [live and live.update], log=log)
@@ -520,7 +520,7 @@ class JobInterrupted(KeyboardInterrupt):
 
 def job_entry(job, output_dir):
   """A job's line in summary.json, before it has run."""
-  from nst import records  # pylint: disable=g-import-not-at-top
+  from nst.runs import records  # pylint: disable=g-import-not-at-top
   out = records.paths(job.output(output_dir))
   return dict(name=job.name, source=job.source,
               inputs={"content": _input(job.content),
@@ -710,8 +710,8 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
 
 def _has_checkpoint(entry):
   """Whether the job left a checkpoint: its own, or its combined style image's."""
-  from nst import records  # pylint: disable=g-import-not-at-top
-  from nst import scale  # pylint: disable=g-import-not-at-top
+  from nst.runs import records  # pylint: disable=g-import-not-at-top
+  from nst.control import scale_combination as scale  # pylint: disable=g-import-not-at-top
   image = entry["outputs"]["image"]
   return any(os.path.isfile(records.paths(path)["checkpoint"])
              for path in (image, scale.style_output(image)))
@@ -829,7 +829,7 @@ def _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log):
   """Check every job's inputs (run.prepare: files, values, sizes) before any run and
   mark those done before; return the indices of the jobs to run and their batch keys
   (run.batch_key; None for a job that continues its checkpoint, which runs alone)."""
-  from nst import run  # pylint: disable=g-import-not-at-top
+  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   todo, keys = [], {}
   for i, job in enumerate(jobs):
     try:
@@ -919,82 +919,6 @@ def exit_code(summary):
   return EXIT_SOME_FAILED if failed else 0
 
 
-# --- Entry point (the only place with flags) ----------------------------------------
-
-
-def _define_flags():
-  """nst-batch's flags, defined only when it is the program (so that nst.batch can be
-  imported beside other absl programs, e.g. the figure scripts)."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("manifest", None, "Jobs, one a line: a .jsonl (JSON Lines) or "
-                      ".csv file (see README, Batches and sweeps).")
-  flags.DEFINE_string("content_images", None, "Folder or comma list of photographs: "
-                      "with --style_images, every combination is a job.")
-  flags.DEFINE_string("style_images", None, "Folder or comma list of artworks.")
-  flags.DEFINE_multi_string(
-      "sweep", [], "name=v1,v2: one job per value, every combination with the other "
-      "sweeps and the images (values of list options separated by ';').")
-  flags.DEFINE_string("output_dir", None, "Where every job's image and record, "
-                      f"{SUMMARY} and {SHEET} go.")
-  flags.DEFINE_enum("executor", "local", ["local", "ray"],
-                    "local: one job after another in this process; ray: one Ray task "
-                    "per job (pip install -e \".[ray]\").")
-  flags.DEFINE_string("ray_address", None, "With --executor=ray: a running cluster "
-                      "(auto, or ray://host:10001). Default: start a local instance.")
-  flags.DEFINE_integer("ray_num_cpus", None, "CPUs of the local Ray instance (jobs "
-                       "at once on a CPU machine). Default: all.")
-  flags.DEFINE_bool("overwrite", False, "Run every job again, even those done before.")
-  flags.DEFINE_integer("batch_size", 1, "Jobs optimised together as one batch on one "
-                       "device when they differ only in their images, init and seed "
-                       "(worth it on a GPU; see README).")
-  from nst import serve  # pylint: disable=g-import-not-at-top
-  serve.define_flags(flags)
-  flags.DEFINE_enum("preset", None, list(config.PRESETS),
-                    f"Preset of every job (a manifest line's own wins). Default: "
-                    f"{config.DEFAULT_PRESET}.")
-  for name in config.OPTIONS:
-    if name in BATCH_ONLY:
-      continue
-    help_text = (f"As nst --{name}, for every job (a manifest line's value or a "
-                 "--sweep wins).")
-    if kind(name) == "bool":
-      flags.DEFINE_bool(name, None, help_text)
-    else:
-      flags.DEFINE_string(name, None, help_text)
-  return flags
-
-
-def _jobs_from_flags(flags):
-  values = flags.FLAGS
-  if values.manifest and (values.content_images or values.style_images or
-                          values.sweep):
-    raise UserError("--manifest and --content_images/--style_images/--sweep are two "
-                    "ways to give the jobs; give one")
-  if values.manifest:
-    return read_manifest(values.manifest)
-  if not (values.content_images and values.style_images):
-    raise UserError("no jobs: give --manifest=jobs.jsonl, or --content_images and "
-                    "--style_images (folders or comma lists)")
-  sweeps = [parse_sweep(s) for s in values.sweep]
-  names = [name for name, _ in sweeps]
-  if len(set(names)) != len(names):
-    raise UserError("--sweep names an option twice; give all its values in one "
-                    "--sweep")
-  return product_jobs(image_list(values.content_images, "--content_images"),
-                      image_list(values.style_images, "--style_images"), sweeps)
-
-
-def _common_options(flags):
-  common = {}
-  for name in config.OPTIONS:
-    if name in BATCH_ONLY or not flags.FLAGS[name].present:
-      continue
-    value = flags.FLAGS[name].value
-    common[name] = value if kind(name) == "bool" else parse_value(name, value,
-                                                                  f"--{name}")
-  return common
-
-
 def interrupt_message(summary, program="nst-batch"):
   """The one line that says what an interrupted batch kept."""
   jobs = summary["jobs"]
@@ -1005,77 +929,3 @@ def interrupt_message(summary, program="nst-batch"):
           "jobs done" + (f"; partial image and checkpoint kept: {', '.join(kept)}"
                          if kept else "")
           + "; run the same command again to continue")
-
-
-def main(argv, flags):
-  interrupts.install()  # SIGTERM as Ctrl-C from here on, manifest reading included
-  if len(argv) > 1:
-    _fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
-          "(see --help)")
-  values = flags.FLAGS
-  try:
-    phases.enter("inputs")
-    if not values.output_dir:
-      raise UserError("--output_dir: give the folder for the results (it is "
-                      "created; an existing one is resumed)")
-    jobs = _jobs_from_flags(flags)
-    common = _common_options(flags)
-    config.resolve_options(values.preset, common)  # an unknown option, now
-    if values.batch_size < 1:
-      raise UserError(f"--batch_size must be >= 1, got {values.batch_size}")
-    from nst import serve  # pylint: disable=g-import-not-at-top
-    serve.check_flags(values)
-    check_batch_files(jobs, values.output_dir, values.overwrite, values.manifest,
-                      common)
-    ensure_writable_dir(values.output_dir, "--output_dir")
-    live = serve.from_flags(values, "nst-batch", log=_log)
-    executor = make_executor(values.executor, values.ray_address, values.ray_num_cpus)
-  except UserError as e:
-    _fail(str(e))
-  except interrupts.INTERRUPTS as e:
-    print(f"nst-batch: interrupted while {phases.words('inputs')}; no job was run",
-          file=sys.stderr)
-    sys.exit(interrupts.exit_code(e))
-  try:
-    summary = run_batch(jobs, values.output_dir, common, values.preset, executor,
-                        values.overwrite, log=_log, live=live,
-                        batch_size=values.batch_size, manifest=values.manifest)
-  finally:
-    executor.close()
-  if live is not None:
-    live.linger(values.serve_linger, log=_log)
-  counts = summary["counts"]
-  _log(f"nst-batch: {counts['done']} done, {counts['skipped']} done before, "
-       f"{counts['failed']} failed; summary "
-       f"{os.path.abspath(os.path.join(values.output_dir, SUMMARY))}")
-  if summary["interrupted"]:
-    print(interrupt_message(summary), file=sys.stderr)
-  sys.exit(exit_code(summary))
-
-
-def _log(message):
-  print(message, flush=True)
-
-
-def _fail(message):
-  print(f"nst-batch: error: {message}", file=sys.stderr)
-  sys.exit(UserError.exit_code)
-
-
-def run_main():
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  from absl import app  # pylint: disable=g-import-not-at-top
-  flags = _define_flags()
-  from nst import entry  # pylint: disable=g-import-not-at-top
-  entry.list_in_help(__name__, "nst.serve")
-
-  def parse(argv):
-    try:
-      return flags.FLAGS(argv)
-    except flags.Error as e:
-      _fail(f"{e}; see --help")
-  app.run(lambda argv: main(argv, flags), flags_parser=parse)
-
-
-if __name__ == "__main__":
-  run_main()
