@@ -13,8 +13,8 @@ on the first run, not by `import nst`.
 
 from nst.config import DEFAULT_PRESET, OPTIONS, PRESETS
 from nst.errors import UserError
-from nst.runs.single import Result, RunError, transfer
-from nst.control.scale_combination import combine_scales
+from nst.runs.combined import combine_scales
+from nst.runs.plan import Result, RunError, transfer
 
 __all__ = ["transfer", "combine_scales", "Result", "UserError", "RunError", "PRESETS",
            "OPTIONS", "DEFAULT_PRESET"]

@@ -11,9 +11,15 @@ preset (`PRESETS`) overrides some, and options given explicitly override the pre
 import dataclasses
 import math
 import operator
+import os
 
 from nst.engine import vgg
 from nst.errors import UserError
+
+# The choices of the colour and spatial controls (nst/control: color.py, spatial.py).
+COLOR_CONTROLS = ("none", "luminance", "histogram")
+HISTOGRAM_MATCHES = ("image_analogies", "cholesky")
+PROPAGATIONS = ("simple", "inside")
 
 INIT_CHOICES = ("random", "content", "style", "white")
 # Keyword values of --style_layer_weights: "equal" (summing to 1) and "authors"
@@ -71,7 +77,7 @@ class Settings:
   # region r styled by artwork r (its style_blend_weights weigh the regions instead).
   content_masks: tuple = ()       # mask files; () : no spatial control
   style_masks: tuple = ()         # one per artwork ("all": the whole artwork); ()
-  mask_propagation: str = "simple"  # simple | inside (spatial.PROPAGATIONS)
+  mask_propagation: str = "simple"  # simple | inside (PROPAGATIONS)
 
   def content_weights(self):
     """{layer: weight} of the content layers in use (none when alpha is 0)."""
@@ -152,13 +158,12 @@ class Settings:
       raise UserError(f"--style_scale must be a number in (0, {MAX_STYLE_SCALE:g}] "
                       f"(the artwork's size relative to the output's), got "
                       f"{self.style_scale}")
-    from nst.control import color  # pylint: disable=g-import-not-at-top
-    if self.color_control not in color.COLOR_CONTROLS:
+    if self.color_control not in COLOR_CONTROLS:
       raise UserError(f"--color_control must be one of "
-                      f"{', '.join(color.COLOR_CONTROLS)}, got {self.color_control!r}")
-    if self.histogram_match not in color.HISTOGRAM_MATCHES:
+                      f"{', '.join(COLOR_CONTROLS)}, got {self.color_control!r}")
+    if self.histogram_match not in HISTOGRAM_MATCHES:
       raise UserError(f"--histogram_match must be one of "
-                      f"{', '.join(color.HISTOGRAM_MATCHES)}, got "
+                      f"{', '.join(HISTOGRAM_MATCHES)}, got "
                       f"{self.histogram_match!r}")
     _check_masks(self)
     if self.num_steps < 1:
@@ -180,10 +185,9 @@ class Settings:
 
 
 def _check_masks(settings):
-  from nst.control import spatial  # pylint: disable=g-import-not-at-top
-  if settings.mask_propagation not in spatial.PROPAGATIONS:
+  if settings.mask_propagation not in PROPAGATIONS:
     raise UserError(f"--mask_propagation must be one of "
-                    f"{', '.join(spatial.PROPAGATIONS)}, got "
+                    f"{', '.join(PROPAGATIONS)}, got "
                     f"{settings.mask_propagation!r}")
   if settings.style_masks and not settings.content_masks:
     raise UserError("--style_masks needs --content_masks (the photograph's regions "
@@ -295,7 +299,24 @@ def resolve_options(preset=None, given=None):
     raise UserError(f"unknown option {', '.join(unknown)}; valid options are "
                     f"{', '.join(OPTIONS)}")
   given = check_options(given)
-  return _with_strength({**OPTIONS, **PRESETS[preset], **given}, given)
+  return _mask_lists(_with_strength({**OPTIONS, **PRESETS[preset], **given}, given))
+
+
+def _mask_lists(options):
+  """--content_masks and --style_masks as tuples of mask specs; the Python API may
+  also give a comma string, a path or None."""
+  for name in ("content_masks", "style_masks"):
+    value = options[name]
+    if value is None:
+      value = ()
+    elif isinstance(value, (str, os.PathLike)):
+      value = [v.strip() for v in os.fspath(value).split(",") if v.strip()]
+    if not all(isinstance(v, (str, os.PathLike)) for v in value):
+      raise UserError(f"--{name}: give mask files (paths, or a comma string of them), "
+                      f"not {type(value).__name__} of "
+                      f"{', '.join(sorted({type(v).__name__ for v in value}))}")
+    options[name] = tuple(os.fspath(v) for v in value)
+  return options
 
 
 # The kind of each option whose default does not say it (None, or an image spec);
@@ -371,7 +392,6 @@ def parse_option(name, value):
 
 
 def _path_like(value, option_kind):
-  import os  # pylint: disable=g-import-not-at-top
   if isinstance(value, os.PathLike):
     return os.fspath(value)
   if option_kind == "image" and type(value).__name__ == "ndarray":

@@ -5,7 +5,8 @@ what the run was doing when an interruption came, for the one-line message an en
 point prints. Observers (functions of the name) are for tools and tests: the test entry
 point tests/pause_entry.py waits for a signal on entering a phase, so that a test
 interrupts exactly that phase on any machine. "step" is entered at every iterate a run
-takes (the first is its start, before any L-BFGS step).
+takes (the first is its start, before any L-BFGS step), once its callback has seen it;
+`last_iterate()` is that iterate.
 """
 
 WORDS = {
@@ -24,7 +25,7 @@ WORDS = {
 NAMES = tuple(WORDS)
 
 observers = []     # called with the name of each phase entered, in this process
-_now = {"phase": None}
+_now = {"phase": None, "iterate": None}
 
 
 def enter(name):
@@ -43,3 +44,14 @@ def current():
 def words(name=None):
   """What a run does in phase `name` (default: the current one), for messages."""
   return WORDS.get(name or current(), "starting")
+
+
+def iterate(it):
+  """The run took iterate `it` and its callback has seen it: enter "step"."""
+  _now["iterate"] = it
+  enter("step")
+
+
+def last_iterate():
+  """The iterate of the last "step" entered in this process (None before any)."""
+  return _now["iterate"]

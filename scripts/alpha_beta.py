@@ -27,7 +27,7 @@ from absl import flags
 
 import figure_common as common
 from nst import config
-from nst import figures
+from nst.runs import figures
 from nst.engine import losses as losses_lib
 from nst.engine import normalize
 from nst.engine import vgg

@@ -14,7 +14,7 @@ sources.
 from absl import flags
 
 import figure_common as common
-from nst import figures
+from nst.runs import figures
 
 PRESET = "paper"
 OPTIONS = dict(init="content")  # as the authors' notebook: start from the photograph

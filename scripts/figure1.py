@@ -13,7 +13,7 @@ photograph's layout while taking on the painting's colours and textures.
 from absl import flags
 
 import figure_common as common
-from nst import figures
+from nst.runs import figures
 
 # The original reimplementation's content layers, and the CVPR text's.
 CONTENT_LAYER_SETS = {

@@ -12,7 +12,7 @@ above and beside the results.
 from absl import flags
 
 import figure_common as common
-from nst import figures
+from nst.runs import figures
 
 ARTWORKS = ("shipwreck", "starry_night", "scream", "femme_nue_assise",
             "composition_vii")

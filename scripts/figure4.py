@@ -9,7 +9,7 @@ relu1_1 to relu1_1..relu5_1 (equal weights); columns: alpha/beta. Content relu4_
 from absl import flags
 
 import figure_common as common
-from nst import figures
+from nst.runs import figures
 
 STYLE_LAYERS = flags.DEFINE_list(
     "style_layers", "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",

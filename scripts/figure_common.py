@@ -14,7 +14,7 @@ from absl import flags
 
 from nst.runs import batch
 from nst.cli import common as entry
-from nst import figures
+from nst.runs import figures
 from nst import interrupts
 from nst import phases
 from nst.cli import serve_flags

@@ -29,7 +29,7 @@ import os
 from absl import flags
 
 import figure_common as common
-from nst import figures
+from nst.runs import figures
 from nst.control import coarse_to_fine as pyramid_lib
 from nst.errors import UserError
 
@@ -107,7 +107,7 @@ def warm_up(folder, content, style, sizes):
   """Trace L-BFGS at every size the runs use, with their settings and network, by a
   1-iteration run each (nothing written): later runs of these shapes in this process
   reuse the traces (optimize.Problem shares them)."""
-  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
+  from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
   from nst.engine import weights as weights_lib  # pylint: disable=g-import-not-at-top
   print(f"high_res: tracing L-BFGS at {', '.join(f'{s} px' for s in sizes)} first "
         "(--warm_up)", flush=True)

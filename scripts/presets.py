@@ -20,7 +20,7 @@ from absl import flags
 
 import figure_common as common
 from nst import config
-from nst import figures
+from nst.runs import figures
 from nst import image as image_lib
 from nst.errors import UserError
 from nst.files import write_json

@@ -24,7 +24,7 @@ from absl import flags
 
 import figure_common as common
 from nst.control import color
-from nst import figures
+from nst.runs import figures
 from nst import image as image_lib
 from nst.control import scale_combination as scale
 from nst.errors import UserError

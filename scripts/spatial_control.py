@@ -17,7 +17,7 @@ from absl import flags
 
 import figure_common as common
 from nst.control import color
-from nst import figures
+from nst.runs import figures
 from nst.control import spatial
 
 MASK = "masks/tubingen_sky.png"

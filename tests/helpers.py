@@ -52,3 +52,13 @@ def script(name, *args):
   """A script of scripts/ (e.g. "figure3.py") run with `args`, output captured."""
   return subprocess.run([sys.executable, os.path.join(SCRIPTS, name), *args],
                         capture_output=True, text=True, timeout=900, check=False)
+
+
+PAUSE_ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pause_entry.py")
+
+
+def paused_nst(spec, *args):
+  """The argv of `nst ARGS` under tests/pause_entry.py with SPEC (a phase to pause
+  in, at_step=[L:]N to wait for a signal after that step, or wait_at=[L:]N,... to
+  read a line from stdin after each of those steps)."""
+  return [sys.executable, PAUSE_ENTRY, spec, "nst", "--", *args]

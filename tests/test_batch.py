@@ -244,7 +244,7 @@ def test_a_figure_cell_is_the_run_the_api_makes(tmp_path, folder, weights_path):
   """figures.run_cells runs its cells as a batch's jobs: the same run as
   nst.transfer with the cell's preset and options at the images' own size."""
   import nst  # pylint: disable=g-import-not-at-top
-  from nst import figures  # pylint: disable=g-import-not-at-top
+  from nst.runs import figures  # pylint: disable=g-import-not-at-top
   content = image.load_image(str(folder / "c1.png"))
   style = image.load_image(str(folder / "s1.png"))
   options = {k: v for k, v in COMMON.items() if k != "image_size"}
@@ -381,7 +381,7 @@ def test_a_batch_of_problems_gives_each_member_its_own_run(folder, local_run):
 
 def test_an_interrupted_batch_leaves_each_member_a_checkpoint_that_resumes_alone(
     tmp_path, folder, weights_path):
-  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
+  from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
   options = dict(COMMON, num_steps=20, report_every=5)
   members = [("a", folder / "c1.png", folder / "s1.png", 0),
              ("b", folder / "c2.png", folder / "s2.png", 1)]

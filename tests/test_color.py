@@ -69,7 +69,7 @@ def test_color_control_script_quick(tmp_path, images_dir, weights_path):
   result keeps the photograph's colours (YIQ I and Q) up to rounding and clipping."""
   import json  # pylint: disable=g-import-not-at-top
   from helpers import script  # pylint: disable=g-import-not-at-top
-  from nst import figures  # pylint: disable=g-import-not-at-top
+  from nst.runs import figures  # pylint: disable=g-import-not-at-top
   from nst import image  # pylint: disable=g-import-not-at-top
   result = script("color_control.py", "--quick", f"--images_dir={images_dir}",
                   f"--output_dir={tmp_path}", "--num_steps=5")

@@ -337,7 +337,7 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(monkeypatch, 
 
 def test_precision_auto_is_resolved_before_the_run_and_said_in_the_record(
     pair, monkeypatch, tmp_path):
-  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
+  from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
   content, style = pair
   monkeypatch.setattr(evalmode, "auto_precision", lambda device: ("bfloat16", "test"))
   prepared = run.prepare(content, style, str(tmp_path / "out.png"), image_size=32,
@@ -358,7 +358,7 @@ def test_precision_auto_is_resolved_before_the_run_and_said_in_the_record(
 
 
 def test_style_strength_sets_alpha_a_decade_a_quarter(pair):
-  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
+  from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
   content, style = pair
   alphas = [run.prepare(content, style, image_size=32, style_strength=s).settings.alpha
             for s in (0.0, 0.25, 0.5, 0.75, 1.0)]

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import psnr
 from helpers import script
-from nst import figures
+from nst.runs import figures
 from nst import image
 
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts")

@@ -25,10 +25,11 @@ from helpers import photograph
 import nst
 from nst.runs import batch
 from nst import config
-from nst import figures
+from nst.runs import figures
 from nst import image
 from nst.runs import records
-from nst.runs import single as run
+from nst.runs import plan as run
+from nst.runs import single
 
 SMALL = dict(image_size=32, num_steps=2, content_layers=("relu2_1",),
              style_layers=("relu1_1", "relu2_1"))
@@ -454,7 +455,7 @@ def test_resuming_removes_only_the_steps_after_the_checkpoint(tmp_path):
   for k in (10, 20, 30):
     (tmp_path / f"step_{k:05d}.png").write_bytes(b"x")
   prepared = types.SimpleNamespace(output=None, step_dir=str(tmp_path))
-  run.clear_stale(prepared, resumed_at=20)
+  single.clear_stale(prepared, resumed_at=20)
   assert sorted(os.listdir(tmp_path)) == ["step_00010.png", "step_00020.png"]
 
 

@@ -26,7 +26,7 @@ from nst import image
 from nst.engine import normalize
 from nst import phases
 from nst.runs import records
-from nst.runs import single as run
+from nst.runs import plan as run
 
 PAUSE_ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "pause_entry.py")

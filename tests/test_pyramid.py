@@ -15,11 +15,12 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from helpers import paused_nst  # pylint: disable=g-bad-import-order
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image
 from nst.control import coarse_to_fine as pyramid
 from nst.runs import records
-from nst.runs import single as run
+from nst.runs import plan as run
 from nst.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -207,12 +208,11 @@ def test_interrupted_in_level_two_resumes_there_without_redoing_level_one(
     tmp_path, pair, weights_path):
   args = [f"--content_image={pair[0]}", f"--style_image={pair[1]}",
           "--pyramid=24:10,48:30", "--report_every=10", "--noplot"]
-  # Wait for a signal once level 2 has reported step 10 (NST_PAUSE_AT_STEP=level:step),
+  # Wait for a signal once level 2 has reported step 10 (pause_entry at_step=2:10),
   # so the run is interrupted there on any machine.
-  proc = subprocess.Popen(nst_args(*args, "--output=cut.png"), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                          env=dict(os.environ, NST_PAUSE_AT_STEP="2:10"),
-                          preexec_fn=with_ctrl_c)
+  proc = subprocess.Popen(paused_nst("at_step=2:10", *args, "--output=cut.png"),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=tmp_path, preexec_fn=with_ctrl_c)
   lines = []
   for line in proc.stdout:
     lines.append(line)

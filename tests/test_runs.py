@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 
 from helpers import photograph
+from helpers import paused_nst  # pylint: disable=g-bad-import-order
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image
 from nst.engine import memory
 from nst.runs import records
 
 # A run that cannot finish before it is signalled, however fast or slow the machine:
-# with NST_PAUSE_AT_STEP the CLI waits for a signal once it has reported that step.
+# under tests/pause_entry.py at_step=N it waits for a signal once it has reported that
+# step.
 ENDLESS = ["--image_size=32", "--num_steps=1000", "--report_every=10",
            "--alpha=1e-3", "--preset=original"]
 PAUSE_AT = 10
@@ -43,9 +45,8 @@ def pair(tmp_path_factory):
 
 def interrupt_at(args, cwd, step, sig):
   """Start nst, send `sig` once it reports `step`, return (exit code, stdout)."""
-  env = dict(os.environ, NST_PAUSE_AT_STEP=str(step))
-  proc = subprocess.Popen(nst_args(*args), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
+  proc = subprocess.Popen(paused_nst(f"at_step={step}", *args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=cwd,
                           preexec_fn=with_ctrl_c)
   lines = []
   for line in proc.stdout:

@@ -15,7 +15,7 @@ import nst as nst_api
 from nst.runs import batch
 from nst import image
 from nst.runs import records
-from nst.runs import single as run
+from nst.runs import plan as run
 from nst.control import scale_combination as scale
 
 COARSE = "style/starry_night.jpg"  # large swirls

@@ -2,7 +2,7 @@
 over HTTP, and the page in a real browser (headless Chromium).
 
 No test depends on the machine's speed: a real run waits on stdin after the steps named
-by NST_WAIT_AT_STEPS (the CLI's test hook) and, with --serve_linger, after the end
+by tests/pause_entry.py wait_at=... and, with --serve_linger, after the end
 until it is sent SIGINT; timeouts are only guards against a hang.
 """
 
@@ -25,6 +25,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from helpers import paused_nst
 from helpers import photograph
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
 from nst import image as image_lib
@@ -298,11 +299,11 @@ class WatchedRun:
   """`nst --serve` in a subprocess that waits on stdin after the steps in `wait_at`."""
 
   def __init__(self, args, cwd, wait_at):
-    env = dict(os.environ, NST_WAIT_AT_STEPS=",".join(str(s) for s in wait_at))
     self.stderr = open(os.path.join(cwd, "stderr.txt"), "w+", encoding="utf-8")  # pylint: disable=consider-using-with
-    self.proc = subprocess.Popen(nst_args(*args), cwd=cwd, env=env, text=True,  # pylint: disable=consider-using-with
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=self.stderr, preexec_fn=with_ctrl_c)
+    self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+        paused_nst("wait_at=" + ",".join(str(s) for s in wait_at), *args), cwd=cwd,
+        text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+        preexec_fn=with_ctrl_c)
     self.guard = threading.Timer(HANG_GUARD, self.proc.kill)
     self.guard.start()
     self.lines = []

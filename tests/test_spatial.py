@@ -16,7 +16,7 @@ from helpers import script
 from nst import image
 from nst.engine import losses
 from nst.engine import optimize
-from nst.runs import single as run
+from nst.runs import plan as run
 from nst.control import spatial
 from nst.engine import vgg
 from nst.config import Settings

@@ -6,7 +6,6 @@ restrictions), so a fresh install can be tried offline.
 """
 
 import os
-import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
@@ -21,7 +20,7 @@ from nst.cli import serve_flags
 from nst import config
 from nst import image as image_lib
 from nst import interrupts
-from nst.runs import single as run_lib
+from nst.runs import plan as run_lib
 from nst.live import serve as serve_lib
 from nst.control import spatial
 from nst.engine import vgg
@@ -279,16 +278,16 @@ class _Progress:
 def run(prepared, live=None):
   """Run a prepared problem with progress on stdout (and on `live`, a serve.Live,
   when given); return the exit code."""
-  _, device = run_lib.engine()
+  device = run_lib.device()
   prepared = run_lib.resolved(prepared)
   settings, options = prepared.settings, prepared.options
   height, width = prepared.shape
   styles = ",".join(p or run_lib.ARRAY for p in prepared.sources["style"])
   steps = (f"coarse-to-fine {options['pyramid']} (size:iterations)"
            if options["pyramid"] else f"{settings.num_steps} L-BFGS iterations")
-  if prepared.scale is not None:
+  if prepared.combination is not None:
     styles += (f" (coarse scale; fine scale from "
-               f"{prepared.scale.fine_path or run_lib.ARRAY})")
+               f"{prepared.combination.fine_path or run_lib.ARRAY})")
   print(f"nst: {prepared.sources['content']} in the style of {styles}, "
         f"{width}x{height} px, {steps}, "
         f"preset {prepared.preset}, alpha={settings.alpha:g} beta={settings.beta:g}, "
@@ -297,23 +296,12 @@ def run(prepared, live=None):
   save_every = options["save_per_step"]
   progress = _Progress(settings.num_steps,
                        save_every if save_every > 0 else options["report_every"])
-  # For tests of interrupts: after reporting this iteration, wait for a signal, so
-  # that the run is interrupted there on any machine, never finished first.
-  # A step is N (that iteration of any level) or L:N (of coarse-to-fine level L).
-  pause_at = _steps(os.environ.get("NST_PAUSE_AT_STEP", ""))
-  # For tests of the live page: after reporting one of these iterations, wait for a
-  # line on stdin, so that the page can be read at a known step on any machine.
-  wait_at = _steps(os.environ.get("NST_WAIT_AT_STEPS", ""))
   update = serve_lib.updater(live, prepared) if live is not None else None
 
   def show(it):
     if update is not None:
       update(it)  # before the progress line: whoever reads it sees this step
     progress.show(it)
-    if _at(it, pause_at):
-      signal.pause()
-    if _at(it, wait_at):
-      sys.stdin.readline()
   try:
     result = run_lib.execute(prepared, callback=show, log=print)
   except run_lib.RunError as e:
@@ -369,20 +357,6 @@ def _report(result):
         + f"; wrote {os.path.abspath(out['image'])} and its record "
         f"{os.path.abspath(out['record'])}", flush=True)
   return 0
-
-
-def _steps(text):
-  """{(level or None, iteration)} of an NST_PAUSE_AT_STEP / NST_WAIT_AT_STEPS value:
-  comma-separated N (that iteration, of any level) or L:N (of level L only)."""
-  steps = set()
-  for item in filter(None, text.split(",")):
-    level, _, step = item.rpartition(":")
-    steps.add((int(level) if level else None, int(step)))
-  return steps
-
-
-def _at(it, steps):
-  return (None, it.iteration) in steps or (it.level, it.iteration) in steps
 
 
 def prepare():

@@ -4,10 +4,12 @@ Neural Style Transfer", CVPR 2017): a large image is synthesised level by level.
 --pyramid=256:300,512:100 lists the levels as size:iterations, sizes increasing, each
 the result's longest side in px (as --image_size). Level 1 starts from the run's
 --init; level k > 1 from level k-1's result upsampled (bilinear, as the authors'
-code does) to level k's shape. Every level is a run of its own through the one run
-path (run.prepare / run.execute): the photograph and the artworks are resized from
-the originals for it, and its targets (content features, Gram matrices) computed at
-its size, so --style_scale keeps the artwork's size relative to each level's.
+code does) to level k's shape. Every level is a one-scale run of its own (nst/runs/levels.py
+runs them): the photograph and the artworks are resized from the originals for it,
+and its targets (content features, Gram matrices) computed at its size, so
+--style_scale keeps the artwork's size relative to each level's. This module holds
+what the levels are: parsing, resolving against the other options, their shapes, the
+size checks and the upsampling between levels.
 
 Beside --output=out.png, level k leaves out_level<k>.png and its record
 out_level<k>.json (and out_level<k>_loss.png with --plot); out.png and out.json are the
@@ -18,22 +20,16 @@ and keeps the finished ones.
 """
 
 import dataclasses
-import os
 import re
-import time
 
 import numpy as np
 
 from nst import image as image_lib
-from nst import interrupts
 from nst.engine import memory
-from nst import phases
-from nst.runs import records
 from nst.engine import vgg
 from nst.errors import UserError
 
 EXAMPLE = "--pyramid=256:300,512:100"
-ARRAY = "<array>"  # as run.ARRAY: what a record says where an image was an array
 UPSAMPLING = "bilinear"
 
 
@@ -192,220 +188,6 @@ def check_levels(settings, content_shape, levels, eval_mode="plain"):
                       f"available; end the pyramid at {side} px or less")
 
 
-def level_paths(output, k):
-  """The files of level k of the run writing `output` (records.paths' kinds)."""
-  stem, extension = os.path.splitext(output)
-  return records.paths(f"{stem}_level{k}{extension}")
-
-
-def check_outputs(output, levels, resume, overwrite):
-  """Besides run's own check of the output: never overwrite another run's level
-  files by accident."""
-  if output is None or resume or overwrite:
-    return
-  for k in range(1, len(levels) + 1):
-    for path in level_paths(output, k).values():
-      if os.path.exists(path):
-        raise UserError(f"--output: {path!r} (level {k} of a coarse-to-fine run) "
-                        "exists; pass --overwrite to replace it, or choose another "
-                        "--output")
-
-
 def upsample(image, shape):
   """Level k-1's result as level k's start: bilinear to (H, W), clipped to 0-255."""
   return image_lib.resize(np.asarray(image, np.float32), shape, UPSAMPLING)
-
-
-def _meta(prepared):
-  """What a pyramid checkpoint must agree on with the run resuming it."""
-  meta = {"settings": records.settings_dict(prepared.settings),
-          "shape": list(prepared.shape), "pyramid": prepared.options["pyramid"],
-          "content_image": prepared.sources["content"],
-          "style_image": ",".join(p or ARRAY for p in prepared.sources["style"])}
-  meta["settings"].pop("num_steps")  # the last level's; the pyramid says them all
-  return meta
-
-
-def _prepare_level(prepared, levels, k, start, resume):
-  """run.prepare for level k: the run's inputs and explicit options, at level k's
-  size and iterations, starting from `start` (k > 1), writing level k's files."""
-  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
-  request, level = prepared.request, levels[k - 1]
-  options = dict(request["given"], pyramid="", image_size=level.size,
-                 num_steps=level.iterations, overwrite=True, resume=resume)
-  if k > 1:
-    options["init"] = start
-  if prepared.step_dir:
-    options["step_dir"] = os.path.join(prepared.step_dir, f"level{k}")
-  output = level_paths(prepared.output, k)["image"] if prepared.output else None
-  level_prepared = run_lib.prepare(request["content"], request["style"], output,
-                                   preset=prepared.preset, **options)
-  if k > 1:  # exactly the upsampled result, not re-read as an image
-    level_prepared = dataclasses.replace(level_prepared, init=start)
-  return level_prepared
-
-
-def _tagged(callback, k, num_levels):
-  def tag(iterate):
-    iterate.level, iterate.num_levels = k, num_levels
-    if callback is not None:
-      callback(iterate)
-  return tag
-
-
-def _entry(k, level, record):
-  """What the run's record keeps of level k (from the level's own record)."""
-  history, result = record["history"], record["result"]
-  steps = ("iteration", "evaluations", "elapsed")
-  return dict(level=k, size=level.size, shape=record["shape"], num_steps=level.iterations,
-              iterations=result["iterations"], evaluations=result["evaluations"],
-              seconds=result["seconds"], stopped=result["stopped"],
-              partial=result["partial"],
-              initial_losses={n: v for n, v in history[0].items() if n not in steps},
-              losses=result["losses"], image=result["image"],
-              record=None if result["image"] is None else
-              records.paths(result["image"])["record"],
-              history=history)
-
-
-def _finished_record(prepared, k):
-  """Level k's record, kept by an interrupted run: it must be complete."""
-  import json  # pylint: disable=g-import-not-at-top
-  paths = level_paths(prepared.output, k)
-  try:
-    with open(paths["record"], encoding="utf-8") as f:
-      record = json.load(f)
-  except (OSError, ValueError):
-    record = None
-  if (record is None or record["result"].get("partial", True)
-      or not os.path.isfile(paths["image"])):
-    raise UserError(f"--resume: level {k} of this coarse-to-fine run is not complete "
-                    f"({paths['record']!r}); drop --resume and pass --overwrite to "
-                    "start again")
-  return record
-
-
-def execute(prepared, callback=None, log=None):
-  """Run every level of a prepared coarse-to-fine run (run.execute calls this);
-  return a run.Result whose record holds every level."""
-  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
-  levels = parse(prepared.options["pyramid"])
-  out = prepared.paths
-  first, start, wall = 1, None, 0.0
-  if prepared.options["resume"]:
-    arrays, saved = records.load_checkpoint(out["checkpoint"], _meta(prepared))
-    first, wall, start = saved["level"], saved["wall_seconds"], arrays.get("start")
-  entries = [_entry(k, levels[k - 1], _finished_record(prepared, k))
-             for k in range(1, first)]
-  began = time.perf_counter()
-  # The level in progress and its start: what an interruption saves (one assignment,
-  # so that a signal never finds the two out of step).
-  now = {"at": (first, start)}
-  level_result = None
-
-  def save_checkpoint():
-    level, level_start = now["at"]
-    with interrupts.held():  # already stopping: a second signal waits for it
-      records.save_checkpoint(
-          out["checkpoint"], {} if level_start is None else {"start": level_start},
-          dict(_meta(prepared), level=level,
-               wall_seconds=wall + time.perf_counter() - began))
-
-  try:
-    for k in range(first, len(levels) + 1):
-      if k > first:
-        phases.enter("level")
-      resume_level = bool(out) and k == first and os.path.isfile(
-          level_paths(prepared.output, k)["checkpoint"])
-      level_prepared = _prepare_level(prepared, levels, k, now["at"][1], resume_level)
-      if log is not None:
-        height, width = level_prepared.shape
-        log(f"nst: level {k}/{len(levels)}: {width}x{height} px, "
-            f"{levels[k - 1].iterations} iterations"
-            + (" (continued from its checkpoint)" if resume_level else ""))
-      level_result = run_lib.execute(level_prepared,
-                                     callback=_tagged(callback, k, len(levels)),
-                                     log=log)
-      entries.append(_entry(k, levels[k - 1], level_result.record))
-      if level_result.partial:
-        break
-      if k < len(levels):
-        next_shape = shapes(prepared.content.shape, levels)[k]
-        now["at"] = (k + 1, upsample(level_result.last.image, next_shape))
-        if level_result.signal_exit_code:  # came while the level was written
-          raise interrupts.exception(level_result.signal_exit_code)
-  except run_lib.RunError as e:
-    interrupted = run_lib.is_interruption(e)
-    if out and interrupted and (entries or first > 1):
-      save_checkpoint()
-      raise run_lib.RunError(
-          f"interrupted before level {now['at'][0]}'s first step; the finished levels "
-          f"are kept and {out['checkpoint']!r} was written; add --resume to continue",
-          e.exit_code) from None
-    raise
-  except interrupts.INTERRUPTS as e:  # between two levels
-    code = interrupts.exit_code(e)
-    if not out:
-      raise run_lib.RunError(f"interrupted at level {now['at'][0]}", code) from None
-    save_checkpoint()
-    raise run_lib.RunError(
-        f"interrupted between levels; {out['checkpoint']!r} was written; add --resume "
-        f"to continue at level {now['at'][0]}", code) from None
-
-  with interrupts.held() as held:
-    phases.enter("write")
-    result = _write(prepared, levels, level_result, entries, wall, began,
-                    save_checkpoint)
-  result.signal_exit_code = result.signal_exit_code or held.code
-  return result
-
-
-def _write(prepared, levels, level_result, entries, wall, began, save_checkpoint):
-  """execute's Result, its outputs written (the run's image, plot and record, or
-  its checkpoint)."""
-  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
-  out = prepared.paths
-  k = level_result.last.level
-  last, stopped = level_result.last, level_result.stopped
-  result = run_lib.Result(image=level_result.image, record=None, last=last,
-                          stopped=stopped, paths=out,
-                          signal_exit_code=level_result.signal_exit_code)
-  summary = dict(
-      iterations=sum(e["iterations"] for e in entries),
-      evaluations=sum(e["evaluations"] for e in entries),
-      seconds=round(sum(e["seconds"] for e in entries), 3),
-      wall_seconds=round(wall + time.perf_counter() - began, 3),
-      losses=last.losses, stopped=stopped, partial=result.partial, level=k,
-      levels=len(levels), image=os.path.abspath(out["image"]) if out else None)
-  level_record = level_result.record
-  history = level_record["history"]
-  if out:
-    image_lib.save_image(out["image"], result.image)
-    if prepared.options["plot"]:
-      from nst import plot as plot_lib  # pylint: disable=g-import-not-at-top
-      settings = prepared.settings
-      plot = plot_lib.loss_curves(
-          history, settings.alpha, settings.beta, tv_weight=settings.tv_weight,
-          title=f"{os.path.basename(out['image'])} (level {k}/{len(levels)})")
-      summary["plot"] = os.path.abspath(image_lib.save_image(out["plot"], plot))
-  # The levels set the size and iterations: --image_size and --num_steps are not
-  # flags of this run (reproducing_argv leaves them out).
-  settings = run_lib.resolved(prepared).settings
-  flags = dict(run_lib._flag_values(prepared),  # pylint: disable=protected-access
-               image_size=None, num_steps=None)
-  result.record = records.make_record(
-      # The precision the levels ran at (--precision=auto resolved), as theirs say.
-      argv=run_lib.reproducing_argv(dict(flags, precision=settings.precision)),
-      flags=flags, preset=prepared.preset,
-      settings=settings, images=level_record["images"],
-      shape=prepared.shape, weights=level_record["weights"],
-      device=level_record["device"], history=history, result=summary,
-      layer_weights=level_record["layer_weights"])
-  result.record["levels"] = entries
-  if out:
-    records.write_record(out["record"], result.record)
-    if stopped == "interrupted":
-      save_checkpoint()
-    elif stopped != "non_finite" and os.path.exists(out["checkpoint"]):
-      os.remove(out["checkpoint"])  # the run it belonged to is complete
-  return result

@@ -14,8 +14,10 @@ Pure numpy on float RGB 0-255 arrays [H, W, 3]; nothing here clips (the run path
 
 import numpy as np
 
-COLOR_CONTROLS = ("none", "luminance", "histogram")
-HISTOGRAM_MATCHES = ("image_analogies", "cholesky")
+from nst import config
+
+COLOR_CONTROLS = config.COLOR_CONTROLS
+HISTOGRAM_MATCHES = config.HISTOGRAM_MATCHES
 
 # NTSC RGB -> YIQ (Y is ITU-R BT.601's luma). The inverse is computed, not rounded, so
 # RGB -> YIQ -> RGB is the identity to float precision and a change of Y alone changes

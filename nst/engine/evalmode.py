@@ -25,6 +25,7 @@ import platform
 import time
 
 from nst.files import write_json
+from nst.engine import memory
 
 CANDIDATES = ("plain", "xla")
 CACHE_NAME = "nst_eval_mode.json"
@@ -250,7 +251,6 @@ def _xla_short_of_memory(problem):
   exceeds the host memory available: memory.XLA_FACTOR), or None. The run was checked
   against plain's estimate only, so that auto never refuses what plain can do. (On a
   GPU, TensorFlow's allocator reports running out of GPU memory itself.)"""
-  from nst.engine import memory  # pylint: disable=g-import-not-at-top
   available = memory.available_bytes()
   needed = memory.estimate_bytes(problem.shape, problem.settings.layers(),
                                  problem.settings.num_correction_pairs, "xla")

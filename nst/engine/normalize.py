@@ -166,8 +166,7 @@ def network_weights(weights_path, settings, source, conv_weights=None, log=print
 
 def builtin_source():
   """scikit-image's photographs, as a comma list of their installed paths."""
-  from nst import image  # pylint: disable=g-import-not-at-top
-  return ",".join(image.sample_path(name) for name in BUILTIN_PHOTOGRAPHS)
+  return ",".join(image_lib.sample_path(name) for name in BUILTIN_PHOTOGRAPHS)
 
 
 def default_source(flag_value):

@@ -17,9 +17,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability.python.optimizer import lbfgs as tfp_lbfgs
 
+from nst.engine import guidance
 from nst.engine import lbfgs
 from nst.engine import losses as losses_lib
 from nst.engine import vgg
+from nst.engine import weights as weights_lib
 
 
 @dataclasses.dataclass
@@ -104,7 +106,6 @@ class Problem:
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
     if weights_path is None and vgg_weights is None:
-      from nst.engine import weights as weights_lib  # pylint: disable=g-import-not-at-top
       weights_path = weights_lib.resolve()
     self._weights_source = (weights_path, vgg_weights)
     self.eval_mode = eval_mode
@@ -153,15 +154,14 @@ class Problem:
     Gram matrix (under its own mask, at the scale of the image being synthesised) as
     region r's target. A region whose mask is empty at a layer (e.g. eroded away by
     "inside") is skipped there (weight 0), as in the authors' code."""
-    from nst.control import spatial  # pylint: disable=g-import-not-at-top
     features = [self._features(tf.constant(a[None], tf.float32)) for a in styles]
     for l in self.style_weights:
-      masks = np.stack([spatial.layer_mask(m, l, propagation) for m in content_masks])
+      masks = np.stack([guidance.layer_mask(m, l, propagation) for m in content_masks])
       targets, weights = [], []
       for r, weight in enumerate(blend):
         f = features[r][l]
         style_mask = (np.ones(f.shape[1:3], np.float32) if style_masks[r] is None
-                      else spatial.layer_mask(style_masks[r], l, propagation))
+                      else guidance.layer_mask(style_masks[r], l, propagation))
         target = losses_lib.guided_gram(f, style_mask[None])[:, 0]
         if styles[r].shape[:2] != self.shape[:2]:
           target = target * (_positions(self.shape, l) / float(f.shape[1] * f.shape[2]))

@@ -32,6 +32,8 @@ from PIL import Image
 from nst import image as image_lib
 from nst import interrupts
 from nst.errors import UserError
+from nst.runs import records
+from nst.runs import single as run_lib
 
 LOOPBACK = "127.0.0.1"
 PNG_INTERVAL = 0.5  # seconds between encodings: at most two a second, whoever polls
@@ -65,6 +67,12 @@ class Live:
     self._thread = None
 
   # What the run calls (the optimisation thread): cheap, no encoding.
+
+  def watch(self, prepared, title=None):
+    """Show a prepared run (a Plan or one-scale run) from now on; return the callback
+    that shows its iterates (a coarse-to-fine run's levels each as a run)."""
+    begin_run(self, prepared, title)
+    return updater(self, prepared, title)
 
   def begin(self, *, title="nst", settings=None, alpha=1.0, beta=1.0, tv_weight=0.0,
             layer_weights=None, transform=None):
@@ -290,8 +298,6 @@ def is_loopback(host):
 def begin_run(live, prepared, title=None):
   """live.begin for a prepared run (nst.run.Prepared): its settings, curve weights,
   and the colour recombination of --color_control=luminance."""
-  from nst.runs import records  # pylint: disable=g-import-not-at-top
-  from nst.runs import single as run_lib  # pylint: disable=g-import-not-at-top
   settings = prepared.settings
   height, width = prepared.shape
   shown = {"preset": prepared.preset, "content_image": prepared.sources["content"],
@@ -317,8 +323,9 @@ def updater(live, prepared, title=None):
       height, width = it.image.shape[:2]
       # At the level's size the photograph its colours are recombined with (only
       # --color_control=luminance uses it; this is for display).
-      view = dataclasses.replace(prepared, photograph=image_lib.resize(
-          prepared.photograph, (height, width)))
+      run = getattr(prepared, "run", prepared)  # a Plan's one-scale run
+      view = dataclasses.replace(run, photograph=image_lib.resize(
+          run.photograph, (height, width)))
       begin_run(live, view, f"{title or 'nst: ' + (prepared.output or 'run')}, level "
                 f"{it.level}/{it.num_levels} ({width}x{height} px)")
     live.update(it)

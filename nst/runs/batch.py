@@ -19,8 +19,10 @@ import dataclasses
 import functools
 import itertools
 import json
+import math
 import os
 import re
+import socket
 import sys
 import time
 import traceback
@@ -30,9 +32,14 @@ from nst import config
 from nst import image as image_lib
 from nst import interrupts
 from nst import phases
+from nst import sheet as sheet_lib
+from nst.control import scale_combination as scale
+from nst.control import spatial
 from nst.errors import UserError
 from nst.files import ensure_writable_dir
 from nst.files import write_json
+from nst.runs import plan as run
+from nst.runs import records
 
 EXIT_SOME_FAILED = 1
 EXIT_INTERRUPTED = interrupts.EXIT_SIGINT  # by SIGINT; by SIGTERM: EXIT_SIGTERM
@@ -295,7 +302,6 @@ def product_jobs(contents, styles, sweeps=()):
 
 def prepare_job(job, output_dir, common, preset, overwrite, resume=False):
   """run.prepare for `job`: the batch's options under the job's own."""
-  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   # A stale result of nst's (other settings, or partial) is replaced, as the figure
   # grids do (an up-to-date one was skipped before this is called); any other file
   # of the job's output name only with --overwrite.
@@ -308,7 +314,6 @@ def prepare_job(job, output_dir, common, preset, overwrite, resume=False):
 def nst_wrote(output):
   """Whether the files of `output` (image, record, plot) are absent or nst's own: a
   record beside the image, an nst record, that names it."""
-  from nst.runs import records  # pylint: disable=g-import-not-at-top
   out = records.paths(output)
   if not any(os.path.exists(out[kind]) for kind in ("image", "record", "plot")):
     return True
@@ -335,7 +340,6 @@ def _nst_summary(path):
 
 def _option_inputs(options):
   """[(option, path)] of the files a job's options name (masks, init, fine style)."""
-  from nst.control import spatial  # pylint: disable=g-import-not-at-top
   found = []
   for name in ("content_masks", "style_masks"):
     specs = options.get(name) or ()
@@ -361,7 +365,6 @@ def check_batch_files(jobs, output_dir, overwrite=False, manifest=None, common=N
   """Before anything runs: no job (nor the batch's summary and sheet) writes onto an
   input of any job or the manifest, whatever --overwrite says; and, without it, no
   file in `output_dir` that nst did not write is replaced. UserError naming both."""
-  from nst.runs import records  # pylint: disable=g-import-not-at-top
   inputs = [("--manifest", manifest)] if manifest else []
   for job in jobs:
     inputs += [(f"{job.source}: content", job.content)]
@@ -402,7 +405,6 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
   """Run one job through the run path; return its summary entry (never raises for a
   failing job: its state is 'failed' with the error). `live` (a serve.Live, in this
   process only) is shown the job under `title` and receives its iterates."""
-  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   entry = job_entry(job, output_dir)
   try:
@@ -415,9 +417,7 @@ def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=No
         prepared = prepare_job(job, output_dir, common, preset, overwrite, resume=True)
       callback = None
       if live is not None:
-        from nst.live import serve  # pylint: disable=g-import-not-at-top
-        serve.begin_run(live, prepared, title)
-        callback = serve.updater(live, prepared, title)  # levels of a --pyramid job
+        callback = live.watch(prepared, title)  # levels of a --pyramid job too
       result = run.execute(prepared, callback=callback, log=log)
       _account(entry, result)
       if result.interrupted:  # the job stopped, or finished as the signal came
@@ -456,14 +456,12 @@ def run_jobs(jobs, output_dir, common, preset, overwrite=False, log=print, live=
   checkpoint, which the next run of the batch continues alone)."""
   if len(jobs) == 1:
     return [run_job(jobs[0], output_dir, common, preset, overwrite, log, live, title)]
-  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   entries = [job_entry(job, output_dir) for job in jobs]
   try:
     prepared = [prepare_job(job, output_dir, common, preset, overwrite) for job in jobs]
     if live is not None:  # the page follows the first job; the table shows the rest
-      from nst.live import serve  # pylint: disable=g-import-not-at-top
-      serve.begin_run(live, prepared[0], title)
+      live.watch(prepared[0], title)
     log(f"nst-batch: {', '.join(job.name for job in jobs)}: one batch of {len(jobs)}")
     results = run.execute_batch(prepared, [live and live.update], log=log)
   except interrupts.INTERRUPTS as e:  # in the jobs' checks
@@ -520,7 +518,6 @@ class JobInterrupted(KeyboardInterrupt):
 
 def job_entry(job, output_dir):
   """A job's line in summary.json, before it has run."""
-  from nst.runs import records  # pylint: disable=g-import-not-at-top
   out = records.paths(job.output(output_dir))
   return dict(name=job.name, source=job.source,
               inputs={"content": _input(job.content),
@@ -639,7 +636,6 @@ class RayExecutor:
 def _check_reachable(address):
   """Ray waits minutes on an address where nothing listens; a plain host:port (not
   auto, not ray://) is tried first, for a prompt error."""
-  import socket  # pylint: disable=g-import-not-at-top
   host, sep, port = address.rpartition(":")
   if address == "auto" or "://" in address or not sep or not port.isdigit():
     return
@@ -710,8 +706,6 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
 
 def _has_checkpoint(entry):
   """Whether the job left a checkpoint: its own, or its combined style image's."""
-  from nst.runs import records  # pylint: disable=g-import-not-at-top
-  from nst.control import scale_combination as scale  # pylint: disable=g-import-not-at-top
   image = entry["outputs"]["image"]
   return any(os.path.isfile(records.paths(path)["checkpoint"])
              for path in (image, scale.style_output(image)))
@@ -829,7 +823,6 @@ def _check_up_front(jobs, entries, output_dir, common, preset, overwrite, log):
   """Check every job's inputs (run.prepare: files, values, sizes) before any run and
   mark those done before; return the indices of the jobs to run and their batch keys
   (run.batch_key; None for a job that continues its checkpoint, which runs alone)."""
-  from nst.runs import single as run  # pylint: disable=g-import-not-at-top
   todo, keys = [], {}
   for i, job in enumerate(jobs):
     try:
@@ -880,8 +873,6 @@ def _write_summary(summary, output_dir, start):
 
 def write_sheet(entries, output_dir, summary=None, max_caption=28):
   """A contact sheet of every result, in job order, failed jobs as empty cells."""
-  from nst import sheet as sheet_lib  # pylint: disable=g-import-not-at-top
-  import math  # pylint: disable=g-import-not-at-top
   columns = max(1, math.ceil(math.sqrt(len(entries))))
   grid, captions = [], []
   for i, entry in enumerate(entries):

@@ -154,6 +154,17 @@ def check_meta(path, meta, meta_expected):
                     "run, or drop --resume and pass --overwrite to start again")
 
 
+def with_entries(record, extra):
+  """`record` with the entries of `extra` (what a run built on another adds: its
+  levels, its combined style image); a dict entry that both have is merged."""
+  for name, value in (extra or {}).items():
+    if isinstance(value, dict) and isinstance(record.get(name), dict):
+      record[name] = {**record[name], **value}
+    else:
+      record[name] = value
+  return record
+
+
 def write_record(path, record):
   return write_json(path, validate_record(record))
 

@@ -1,20 +1,18 @@
-"""The one run path: everything a style-transfer run does, in plain Python.
+"""One run at one scale: prepare (check every input before any slow work; TensorFlow
+is not even imported), then execute (the network, the problem, L-BFGS, every
+iterate to a callback) and write its outputs through outputs.py.
 
-`prepare` checks every input before any slow work (TensorFlow is not even imported)
-and resolves the options (preset, then what was given); `execute` builds the network
-and the problem, runs L-BFGS, hands every iterate to a callback and, when an output
-was asked for, writes the image, its record, the loss plot, step images and, after an
-interruption, the checkpoint that `resume` continues from. `transfer` is the two in
-one call. The `nst` command, the Python API (`nst.transfer`) and the figure scripts
-are thin layers over this module; nothing else builds a Problem for a run or writes
-a record.
+It knows nothing of coarse-to-fine levels or of combining two artworks' scales:
+those are runs built on this one (levels.py, combined.py), and plan.py picks which
+a request needs. The `nst` command, the Python API and the figure scripts reach it
+through plan.py.
 """
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
-import re
 import sys
 
 import numpy as np
@@ -22,19 +20,21 @@ import numpy as np
 from nst import config
 from nst import image as image_lib
 from nst import interrupts
+from nst import phases
+from nst.control import color
+from nst.control import scale_combination
+from nst.control import spatial
+from nst.engine import evalmode
 from nst.engine import memory
 from nst.engine import normalize
-from nst import phases
-from nst.control import coarse_to_fine as pyramid_lib
-from nst.runs import records
-from nst.control import scale_combination as scale_lib
-from nst.control import spatial
 from nst.engine import vgg
 from nst.engine import weights as weights_lib
 from nst.errors import UserError
 from nst.files import ensure_writable_dir
 from nst.files import remove_stale_parts
 from nst.files import same_file
+from nst.runs import outputs
+from nst.runs import records
 
 CHECKPOINT_EVERY = 10  # iterations per compiled chunk: what an interrupt can lose
 EXIT_NON_FINITE = 3
@@ -88,8 +88,7 @@ class Prepared:
   weights_path: str = None
   normalize_source: str = None
   guides: tuple = None    # spatial control: optimize.Problem's `guides`, or None
-  request: dict = None    # the inputs and explicit options as given (pyramid levels)
-  scale: object = None    # --fine_style_image: the scale combination (scale.Plan)
+  artworks: list = None   # the artworks as read, before resizing (float RGB 0-255)
 
   @property
   def shape(self):
@@ -128,41 +127,18 @@ class Result:
     return EXIT_NON_FINITE if self.stopped == "non_finite" else 0
 
 
-def transfer(content, style, output=None, *, preset=None, callback=None, log=None,
-             **options):
-  """Stylise `content` with `style`; return a Result (.image uint8, .record dict).
+def prepare(content, style, output=None, *, preset=None, options, also_writes=None,
+            also_reads=(), check_sizes=None, check_existing=True):
+  """Check every input of a one-scale run and return its Prepared; UserError on
+  anything wrong. `options`: every option, resolved (config.resolve_options).
 
-  content: a path or an HxWx3 array (integers in 0-255 of any type, or floats in
-    0-255 or 0-1).
-  style: the same, or a list of them (their Gram matrices blended by
-    style_blend_weights; with content_masks, artwork r styles region r).
-  output: where to write the image (format by extension) and, beside it, its record
-    and plot; None writes nothing.
-  preset: one of config.PRESETS (default config.DEFAULT_PRESET); options given here
-    override its values.
-  callback: called with every optimize.Iterate (at least every 10 iterations).
-  options: the `nst` command's flags by name (alpha=1e-3, image_size=256, ...).
-  Bad input raises UserError with the CLI's one-line message. Ctrl-C (or SIGTERM,
-  where its handler raises interrupts.Terminated) once the start is evaluated returns
-  the result so far (record["result"]["partial"] is True; with an output, a
-  checkpoint is saved that resume=True continues); before that (reading the inputs,
-  the network, the targets, ...) it raises RunError, exit_code 130 or 143, naming the
-  phase: nothing was written. One while the outputs are written is held until they
-  are complete (result.exit_code then says 130 or 143).
+  What a run built on this one adds (runs/plan.py): `also_writes` ({path: what}) and
+  `also_reads` ([(option, path)]), the other files the whole run writes and reads
+  (never one onto the other); `check_sizes(settings, content_shape, eval_mode)`, a
+  refusal of sizes before the images are read further; `check_existing=False` when
+  it checks the existing outputs and checkpoint itself.
   """
-  try:
-    prepared = prepare(content, style, output, preset=preset, **options)
-  except interrupts.INTERRUPTS as e:
-    raise interrupted(e) from None
-  return execute(prepared, callback=callback, log=log)
-
-
-def prepare(content, style, output=None, *, preset=None, **options):
-  """Resolve the options and check every input; raise UserError on anything wrong."""
   phases.enter("inputs")
-  given = options
-  options = _mask_lists(config.resolve_options(preset, options))
-  levels, options = pyramid_lib.resolve(options, given)  # --pyramid: the last level's
   init = options["init"]
   # An array start is not a setting that can be written down: the record says ARRAY.
   settings = config.settings_from_options(
@@ -174,34 +150,26 @@ def prepare(content, style, output=None, *, preset=None, **options):
   min_side = vgg.min_image_side(settings.layers())
 
   need = options["image_size"] or None  # the longest side the images are used at
-  content_image, content_path = _load(content, "--content_image", need)
-  image_lib.check_min_side(content_image, min_side, _what("--content_image",
-                                                          content_path))
+  content_image, content_path = load(content, "--content_image", need)
+  image_lib.check_min_side(content_image, min_side, what("--content_image",
+                                                         content_path))
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
   # The refusal uses the plain estimate unless XLA was asked for: auto times XLA only
   # where its estimate fits (evalmode.choose).
   memory_mode = "xla" if options["eval_mode"] == "xla" else "plain"
-  pyramid_lib.check_levels(settings, content_image.shape, levels, memory_mode)
+  if check_sizes is not None:
+    check_sizes(settings, content_image.shape, memory_mode)
   settings.check_image_shape(shape)
   _check_memory(settings, shape, memory_mode)
-  style_list = list(style) if isinstance(style, (list, tuple)) else [style]
-  if not style_list:
-    raise UserError("--style_image: no style image given; give at least one")
+  style_list = style_items(style)
   settings.blend_weights(len(style_list))
-  scale_lib.check(options, given, len(style_list))
-  if scale_lib.enabled(options):
-    fine, fine_path = _load(options["fine_style_image"], "--fine_style_image",
-                            _style_need(need, settings))
-    image_lib.check_min_side(fine, vgg.min_image_side(
-        scale_lib.flag_values(options)["fine_style_layers"]),
-        _what("--fine_style_image", fine_path))
   if settings.content_masks:
     spatial.check_counts(settings.content_masks, settings.style_masks, len(style_list))
   styles, style_paths, style_shapes, artworks = [], [], [], []
   for item in style_list:
-    artwork, path = _load(item, "--style_image", _style_need(need, settings))
+    artwork, path = load(item, "--style_image", style_need(need, settings))
     artworks.append(artwork)
-    image_lib.check_min_side(artwork, min_side, _what("--style_image", path))
+    image_lib.check_min_side(artwork, min_side, what("--style_image", path))
     styles.append(_style_at_scale(artwork, shape, settings, path))
     style_paths.append(path)
     style_shapes.append(artwork.shape)
@@ -211,7 +179,7 @@ def prepare(content, style, output=None, *, preset=None, **options):
   content_image, styles = _color_controlled(content_image, styles, settings)
 
   if isinstance(init, np.ndarray):
-    init = image_lib.resize(_load(init, "--init")[0], shape)
+    init = image_lib.resize(load(init, "--init")[0], shape)
   elif init == "style":  # the first artwork, at the output's size
     init = image_lib.resize(styles[0], shape)
   elif init not in config.INIT_CHOICES:
@@ -238,50 +206,45 @@ def prepare(content, style, output=None, *, preset=None, **options):
   normalize_source = (normalize.default_source(options["normalize_images"])
                       if settings.normalize_vgg else None)
   if output is not None:
-    _check_inputs_kept(_written(output, levels, step_dir),
-                       _inputs(content_path, style_paths, settings, options,
-                               weights_path))
-  scale = None
-  if scale_lib.enabled(options):  # the synthesis of the new style image, checked
-    scale = scale_lib.plan(options, given, preset, style_list[0],
-                           options["fine_style_image"], output, shape,
-                           settings.style_scale, photograph=photograph,
-                           loaded=(artworks[0], fine))
-  if output is not None:
-    # Combining scales, --resume may continue the synthesis (the transfer's own
-    # checkpoint not written yet); scale.plan checked that there is one.
-    resume = options["resume"] and (scale is None or os.path.isfile(
-        records.paths(output)["checkpoint"]))
-    _check_existing_outputs(output, resume, options["overwrite"] or (
-        options["resume"] and not resume))
-    pyramid_lib.check_outputs(output, levels, options["resume"], options["overwrite"])
-    if resume:  # a corrupt or foreign checkpoint is refused before TensorFlow loads
-      _check_checkpoint(records.paths(output)["checkpoint"], settings, shape,
-                        content_path, style_paths, options)
+    _check_inputs_kept(
+        dict(_written(output, step_dir), **(also_writes or {})),
+        _inputs(content_path, style_paths, settings, options, weights_path)
+        + list(also_reads))
+    if check_existing:
+      check_existing_outputs(output, options["resume"], options["overwrite"])
+      if options["resume"]:  # a corrupt or foreign checkpoint: refused before TF
+        check_checkpoint(records.paths(output)["checkpoint"], settings, shape,
+                         content_path, style_paths)
   return Prepared(options=options, preset=preset or config.DEFAULT_PRESET,
                   settings=settings, content=content_image, styles=styles, init=init,
                   photograph=photograph,
                   sources={"content": content_path, "style": style_paths},
                   output=output, step_dir=step_dir, weights_path=weights_path,
-                  normalize_source=normalize_source, guides=guides,
-                  request=dict(content=content, style=style, given=given), scale=scale)
+                  normalize_source=normalize_source, guides=guides, artworks=artworks)
 
 
-def _written(output, levels, step_dir):
-  """{path: what} of every file a run of `output` may write: its image, record,
-  plot and checkpoint, its coarse-to-fine levels', its combined style image's."""
+def style_items(style):
+  """The artworks of a `style` argument: one, or a list of them; UserError if none."""
+  style_list = list(style) if isinstance(style, (list, tuple)) else [style]
+  if not style_list:
+    raise UserError("--style_image: no style image given; give at least one")
+  return style_list
+
+
+def written(output, what="the run's"):
+  """{path: what} of the files a run of `output` writes: image, record, plot,
+  checkpoint (`what` names whose they are)."""
   kinds = {"image": "image", "record": "record", "plot": "loss plot",
            "checkpoint": "checkpoint"}
-  written = {path: f"the run's {kinds[kind]}"
-             for kind, path in records.paths(output).items()}
-  for k in range(1, len(levels) + 1):
-    written.update({path: f"level {k}'s {kinds[kind]}"
-                    for kind, path in pyramid_lib.level_paths(output, k).items()})
-  written.update({path: f"the combined style image's {kinds[kind]}" for kind, path in
-                  records.paths(scale_lib.style_output(output)).items()})
+  return {path: f"{what} {kinds[kind]}" for kind, path in records.paths(output).items()}
+
+
+def _written(output, step_dir):
+  """{path: what} of every file this run writes, its step folder included."""
+  paths = written(output)
   if step_dir:
-    written[step_dir] = "the step images' folder"
-  return written
+    paths[step_dir] = "the step images' folder"
+  return paths
 
 
 def _inputs(content_path, style_paths, settings, options, weights_path):
@@ -293,14 +256,10 @@ def _inputs(content_path, style_paths, settings, options, weights_path):
                for spec in getattr(settings, flag) if spec != spatial.WHOLE]
   if isinstance(options["init"], str) and options["init"] not in config.INIT_CHOICES:
     inputs.append(("--init", options["init"]))
-  if isinstance(options["fine_style_image"], str) and options["fine_style_image"]:
-    inputs.append(("--fine_style_image", options["fine_style_image"]))
   inputs.append(("--vgg_weights", weights_path))
   return [(flag, path) for flag, path in inputs if path]
 
 
-STEP_IMAGE = re.compile(r"step_\d{5}\.png")  # what --save_per_step writes
-STEP_PART = re.compile(r"\.step_\d{5}\.png\..+\.part\.png")  # files.atomic_path's
 
 
 def _check_inputs_kept(written, inputs):
@@ -309,7 +268,7 @@ def _check_inputs_kept(written, inputs):
   for flag, source in inputs:
     for path, what in written.items():
       if what.endswith("folder"):
-        hit = (STEP_IMAGE.fullmatch(os.path.basename(source))
+        hit = (outputs.STEP_IMAGE.fullmatch(os.path.basename(source))
                and same_file(os.path.dirname(os.path.abspath(source)), path))
         what = "a step image"
       else:
@@ -328,11 +287,9 @@ def _checkpoint_meta(settings, shape, content_path, style_paths):
   return meta
 
 
-def _check_checkpoint(path, settings, shape, content_path, style_paths, options):
-  """--resume: the checkpoint readable, of this kind of run and of these settings."""
+def check_checkpoint(path, settings, shape, content_path, style_paths):
+  """--resume: the checkpoint readable, of a one-scale run and of these settings."""
   _, saved = records.read_checkpoint(path, shape[0] * shape[1] * 3)
-  if options.get("pyramid"):
-    return  # a coarse-to-fine run's: its levels are checked as they start
   if "pyramid" in saved:
     raise UserError(f"--resume: {path!r} is a coarse-to-fine run's; give its "
                     f"--pyramid={saved['pyramid']}")
@@ -343,23 +300,6 @@ def _check_checkpoint(path, settings, shape, content_path, style_paths, options)
     settings = dataclasses.replace(settings, precision=saved_precision)
   records.check_meta(path, saved, _checkpoint_meta(settings, shape, content_path,
                                                    style_paths))
-
-
-def _mask_lists(options):
-  """--content_masks and --style_masks as tuples of mask specs; the Python API may
-  also give a comma string, a path or None."""
-  for name in ("content_masks", "style_masks"):
-    value = options[name]
-    if value is None:
-      value = ()
-    elif isinstance(value, (str, os.PathLike)):
-      value = [v.strip() for v in os.fspath(value).split(",") if v.strip()]
-    if not all(isinstance(v, (str, os.PathLike)) for v in value):
-      raise UserError(f"--{name}: give mask files (paths, or a comma string of them), "
-                      f"not {type(value).__name__} of "
-                      f"{', '.join(sorted({type(v).__name__ for v in value}))}")
-    options[name] = tuple(os.fspath(v) for v in value)
-  return options
 
 
 def _guides(settings, content_shape, shape, styles, style_shapes):
@@ -381,7 +321,6 @@ def _color_controlled(content, styles, settings):
   """The images the optimisation sees under --color_control (color.py): luminance
   only (the artworks' matched to the photograph's mean and deviation), or the
   artworks with the photograph's colour mean and covariance."""
-  from nst.control import color  # pylint: disable=g-import-not-at-top
   if settings.color_control == "luminance":
     y = color.luminance(content)
     return color.as_gray_rgb(y), [
@@ -416,7 +355,6 @@ def final_image(prepared, image):
   photograph's colours (I and Q); else the iterate itself."""
   if prepared.settings.color_control != "luminance":
     return image
-  from nst.control import color  # pylint: disable=g-import-not-at-top
   return color.recombine(image, prepared.photograph)
 
 
@@ -431,18 +369,18 @@ def _check_run_options(options):
                     f"got {options['eval_mode']!r}")
 
 
-def _what(flag, path):
+def what(flag, path):
   return f"{flag}: {path!r}" if path else f"{flag}: the array"
 
 
-def _style_need(need, settings):
+def style_need(need, settings):
   """The longest side an artwork is used at (None: unknown, the content's own)."""
   if need is None or settings.style_scale is None:
     return need
   return max(need, math.ceil(settings.style_scale * need))
 
 
-def _load(item, flag, need=None):
+def load(item, flag, need=None):
   """(float RGB 0-255 image, its path or None) from a path or an array."""
   if isinstance(item, np.ndarray):
     if item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[-1] not in (1, 3, 4)):
@@ -471,7 +409,7 @@ def _style_at_scale(artwork, shape, settings, path):
   style_layers = list(settings.style_weights()) or list(settings.style_layers)
   needed = vgg.min_image_side(style_layers) if style_layers else 1
   if min(scaled) < needed:
-    raise UserError(f"--style_scale={settings.style_scale:g} makes {_what('--style_image', path)} "
+    raise UserError(f"--style_scale={settings.style_scale:g} makes {what('--style_image', path)} "
                     f"{scaled[1]}x{scaled[0]} px; the style layers need {needed} px on "
                     "its shortest side; raise --style_scale")
   return image_lib.resize(artwork, scaled)
@@ -496,7 +434,7 @@ def _check_memory(settings, shape, eval_mode):
         f"--image_size={side}")
 
 
-def _check_existing_outputs(output, resume, overwrite):
+def check_existing_outputs(output, resume, overwrite):
   """Never overwrite a result by accident; a checkpoint means resume is wanted."""
   out = records.paths(output)
   if resume:
@@ -526,7 +464,6 @@ def done_before(prepared):
   if not (os.path.isfile(out["image"]) and os.path.isfile(out["record"])):
     return None
   prepared = resolved(prepared)
-  import json  # pylint: disable=g-import-not-at-top
   try:
     with open(out["record"], encoding="utf-8") as f:
       record = json.load(f)
@@ -538,50 +475,48 @@ def done_before(prepared):
           and not record.get("result", {}).get("partial", True)
           and (flags.get("pyramid") or "") == (prepared.options.get("pyramid") or "")
           and all(flags.get(name) == value for name, value in
-                  scale_lib.flag_values(prepared.options).items()))
+                  scale_combination.flag_values(prepared.options).items()))
   return record if same else None
-
-
-def checkpoint_left(prepared):
-  """Whether an interrupted run of `prepared` left a checkpoint that resume=True
-  continues: the run's own, or that of its combined style image's synthesis (how
-  batches and grids continue a job instead of starting it again)."""
-  if prepared.output is None:
-    return False
-  runs = [prepared] + ([prepared.scale.run] if prepared.scale is not None else [])
-  return any(r.output is not None and os.path.isfile(r.paths["checkpoint"])
-             for r in runs)
 
 
 _ENGINE = {}
 
 
-def engine():
-  """(the optimize module, the device in words), importing TensorFlow once.
+def _load_tensorflow():
+  """Import TensorFlow and the optimiser once, after the input checks, so that bad
+  input is reported in a fraction of a second. TensorFlow 2.21 writes C++ log lines
+  to stderr while it loads and probes for CUDA that TF_CPP_MIN_LOG_LEVEL does not
+  silence; they are hidden here, and the device actually used is named instead."""
+  if _ENGINE:
+    return
+  phases.enter("tensorflow")
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  sys.stderr.flush()
+  os.dup2(devnull, 2)
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top  (deferred: slow)
+    from nst.engine import optimize  # pylint: disable=g-import-not-at-top  (imports TF)
+    gpus = tf.config.list_physical_devices("GPU")
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+  _ENGINE["optimize"] = optimize
+  _ENGINE["device"] = (f"GPU ({len(gpus)} found, using {gpus[0].name})" if gpus
+                       else "CPU")
 
-  Imported only after the input checks, so that bad input is reported in a fraction of
-  a second. TensorFlow 2.21 writes C++ log lines to stderr while it loads and probes
-  for CUDA that TF_CPP_MIN_LOG_LEVEL does not silence; they are hidden here, and the
-  device actually used is named instead.
-  """
-  if not _ENGINE:
-    phases.enter("tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    sys.stderr.flush()
-    os.dup2(devnull, 2)
-    try:
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
-      from nst.engine import optimize  # pylint: disable=g-import-not-at-top
-      gpus = tf.config.list_physical_devices("GPU")
-    finally:
-      os.dup2(saved, 2)
-      os.close(saved)
-      os.close(devnull)
-    _ENGINE["optimize"] = optimize
-    _ENGINE["device"] = (f"GPU ({len(gpus)} found, using {gpus[0].name})" if gpus
-                         else "CPU")
-  return _ENGINE["optimize"], _ENGINE["device"]
+
+def optimizer():
+  """The optimize module (engine/optimize.py), TensorFlow imported."""
+  _load_tensorflow()
+  return _ENGINE["optimize"]
+
+
+def device():
+  """The device this process computes on, in words (CPU, or GPU and its name)."""
+  _load_tensorflow()
+  return _ENGINE["device"]
 
 
 _NETWORKS = {}  # (weights path, normalize source, pooling) -> (conv weights, metadata)
@@ -609,57 +544,45 @@ def resolved(prepared):
   ever see the concrete precision."""
   if prepared.settings.precision != "auto":
     return prepared
-  from nst.engine import evalmode  # pylint: disable=g-import-not-at-top
-  precision, _ = evalmode.auto_precision(engine()[1])
+  precision, _ = evalmode.auto_precision(device())
   return dataclasses.replace(
       prepared, settings=dataclasses.replace(prepared.settings, precision=precision))
 
 
-def execute(prepared, callback=None, log=None):
-  """Run a prepared problem; write its outputs if it has one; return a Result.
+def execute(prepared, callback=None, log=None, record_extra=None):
+  """Run a prepared one-scale problem; write its outputs if it has one (its record
+  with `record_extra`'s entries: what a run built on this one adds); return a Result.
 
   Raises RunError when nothing could be written (the loss not finite at the start,
   an interruption before the first step: its message names the phase).
   """
-  if prepared.output is not None:  # a killed run's half-written files (also a
-    for path in prepared.paths.values():  # coarse-to-fine run's own, written there)
-      remove_stale_parts(path)
   try:
-    if prepared.scale is not None:  # a new style image first, then the transfer
-      return scale_lib.execute(prepared, callback=callback, log=log)
-    if prepared.options.get("pyramid"):  # coarse-to-fine: each level a run of this
-      return pyramid_lib.execute(prepared, callback=callback, log=log)
-    return _execute_one(resolved(prepared), callback, log)
+    prepared = resolved(prepared)
+    run = _start(prepared, log)
+    last, stopped, signal_code = None, None, 0
+    try:
+      phases.enter("trace")  # the start's evaluation traces the loss
+      for it in optimizer().stylize(run.problem, run.x0, report_every=run.chunk,
+                                    state=run.state, elapsed=run.elapsed):
+        if not it.finite:
+          stopped = "non_finite"
+          break
+        last = it
+        _observe(prepared, it, run.history, callback)
+        phases.iterate(it)
+    except interrupts.INTERRUPTS as e:
+      stopped, signal_code = "interrupted", interrupts.exit_code(e)
+    return _finish(prepared, run, last, stopped, signal_code, record_extra)
   except interrupts.INTERRUPTS as e:  # in a phase before the start's iterate
     raise interrupted(e) from None
-
-
-def _execute_one(prepared, callback, log):
-  optimize, device = engine()
-  run = _begin(prepared, optimize, device, log)
-  last, stopped, signal_code = None, None, 0
-  try:
-    phases.enter("trace")  # the start's evaluation traces the loss
-    for it in optimize.stylize(run.problem, run.x0, report_every=run.chunk,
-                               state=run.state, elapsed=run.elapsed):
-      if not it.finite:
-        stopped = "non_finite"
-        break
-      last = it
-      _take(prepared, it, run.history, callback)
-      phases.enter("step")
-  except interrupts.INTERRUPTS as e:
-    stopped, signal_code = "interrupted", interrupts.exit_code(e)
-  return _end(prepared, run, last, stopped, signal_code, device)
 
 
 def batch_key(prepared):
   """Prepared runs with the same key can be optimised as one batch (execute_batch):
   the same image shape, network and loss, the same number of steps and reporting;
   they may differ in their images, init and seed. None: this run goes alone (it
-  resumes a checkpoint, has guidance masks, pyramid levels or a scale combination)."""
-  if (prepared.options["resume"] or prepared.guides is not None
-      or prepared.options.get("pyramid") or prepared.scale is not None):
+  resumes a checkpoint or has guidance masks)."""
+  if prepared.options["resume"] or prepared.guides is not None:
     return None
   settings = dataclasses.replace(
       prepared.settings, init="random", seed=0, style_blend_weights=None,
@@ -679,8 +602,7 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
     raise ValueError("execute_batch needs runs of one batch_key, none resuming")
   try:
     prepared_runs = [resolved(p) for p in prepared_runs]
-    optimize, device = engine()
-    runs = [_begin(p, optimize, device, log) for p in prepared_runs]
+    runs = [_start(p, log) for p in prepared_runs]
   except interrupts.INTERRUPTS as e:
     raise interrupted(e) from None
   for run in runs[1:]:  # one evaluation mode for the batch: the first run's
@@ -688,6 +610,7 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
     run.eval_mode = runs[0].eval_mode
   callbacks = list(callbacks or [])
   callbacks += [None] * (len(runs) - len(callbacks))  # the first runs' callbacks
+  optimize = optimizer()
   batch = optimize.Batch([run.problem for run in runs])
   lasts, stopped, signal_code = [None] * len(runs), [None] * len(runs), 0
   try:
@@ -701,8 +624,8 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
           stopped[i] = "non_finite"
           continue
         lasts[i] = it
-        _take(prepared_runs[i], it, runs[i].history, callbacks[i])
-      phases.enter("step")
+        _observe(prepared_runs[i], it, runs[i].history, callbacks[i])
+      phases.iterate(iterates[0])
   except interrupts.INTERRUPTS as e:
     signal_code = interrupts.exit_code(e)
     stopped = [s if s is not None or (last is not None and last.finished)
@@ -710,7 +633,7 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
   results = []
   for prepared, run, last, why in zip(prepared_runs, runs, lasts, stopped):
     try:
-      results.append(_end(prepared, run, last, why, signal_code, device))
+      results.append(_finish(prepared, run, last, why, signal_code))
     except RunError as e:
       results.append(e)
   return results
@@ -718,7 +641,7 @@ def execute_batch(prepared_runs, callbacks=None, log=None):
 
 @dataclasses.dataclass
 class _Run:
-  """A run between _begin and _end: its problem, start and history so far."""
+  """A run between _start and _finish: its problem, start and history so far."""
   problem: object
   x0: object
   state: object
@@ -730,8 +653,9 @@ class _Run:
   eval_mode: dict  # what evalmode.choose decided, for the record
 
 
-def _begin(prepared, optimize, device, log):
+def _start(prepared, log):
   """The problem, start (or resumed state) and reporting of a prepared run."""
+  optimize = optimizer()
   settings, options, out = prepared.settings, prepared.options, prepared.paths
   meta = _checkpoint_meta(settings, prepared.shape, prepared.sources["content"],
                           prepared.sources["style"])
@@ -753,12 +677,11 @@ def _begin(prepared, optimize, device, log):
                              vgg_weights=conv_weights, guides=prepared.guides)
   x0 = None if state is not None else optimize.initial_image(
       prepared.init, prepared.content, prepared.styles[0], settings.seed)
-  from nst.engine import evalmode  # pylint: disable=g-import-not-at-top
   phases.enter("eval_mode")
   problem, eval_mode = evalmode.choose(
       options["eval_mode"], problem,
       state.position if state is not None else x0.reshape(1, -1),
-      os.path.dirname(os.path.abspath(prepared.weights_path)), device, log)
+      os.path.dirname(os.path.abspath(prepared.weights_path)), device(), log)
   save_every = options["save_per_step"]
   report_every = save_every if save_every > 0 else options["report_every"]
   chunk = math.gcd(report_every, max(save_every, 0), CHECKPOINT_EVERY)
@@ -777,15 +700,15 @@ def clear_stale(prepared, resumed_at=None):
   if not prepared.step_dir or not os.path.isdir(prepared.step_dir):
     return
   for name in os.listdir(prepared.step_dir):
-    stale = (STEP_IMAGE.fullmatch(name) and (resumed_at is None
-                                             or int(name[5:10]) > resumed_at)
-             or STEP_PART.fullmatch(name))  # a step image killed while written
+    stale = (outputs.STEP_IMAGE.fullmatch(name) and (resumed_at is None
+                                                     or int(name[5:10]) > resumed_at)
+             or outputs.STEP_PART.fullmatch(name))  # a step image killed while written
     if stale:
       with contextlib.suppress(OSError):
         os.remove(os.path.join(prepared.step_dir, name))
 
 
-def _take(prepared, it, history, callback):
+def _observe(prepared, it, history, callback):
   """What a run does with each iterate: history, callback, --save_per_step images."""
   if not history or history[-1]["iteration"] != it.iteration:
     history.append(records.history_entry(it))
@@ -794,12 +717,10 @@ def _take(prepared, it, history, callback):
   save_every = prepared.options["save_per_step"]
   if (prepared.step_dir and 0 < it.iteration and not it.finished
       and it.iteration % save_every == 0):
-    image_lib.save_image(os.path.join(prepared.step_dir,
-                                      f"step_{it.iteration:05d}.png"),
-                         final_image(prepared, it.image))
+    outputs.write_step(prepared.step_dir, it.iteration, final_image(prepared, it.image))
 
 
-def _end(prepared, run, last, stopped, signal_code, device):
+def _finish(prepared, run, last, stopped, signal_code, record_extra=None):
   """The run's Result, its outputs written (image, plot, record; a checkpoint when
   interrupted); RunError when there is nothing to write. A signal while they are
   written waits until they are complete, and is the Result's signal_exit_code."""
@@ -810,13 +731,13 @@ def _end(prepared, run, last, stopped, signal_code, device):
     raise interrupted(interrupts.exception(signal_code))
   with interrupts.held() as held:
     phases.enter("write")
-    result = _write(prepared, run, last, stopped, signal_code, device)
+    result = _result(prepared, run, last, stopped, signal_code, record_extra)
   result.signal_exit_code = result.signal_exit_code or held.code
   return result
 
 
-def _write(prepared, run, last, stopped, signal_code, device):
-  """_end's Result, its outputs written."""
+def _result(prepared, run, last, stopped, signal_code, record_extra):
+  """_finish's Result, its outputs written."""
   settings, options, out = prepared.settings, prepared.options, prepared.paths
   history = run.history
   if stopped is None:
@@ -829,44 +750,36 @@ def _write(prepared, run, last, stopped, signal_code, device):
                  seconds=round(last.elapsed, 3), losses=last.losses, stopped=stopped,
                  partial=result.partial,
                  image=os.path.abspath(out["image"]) if out else None)
-  if out:
-    image_lib.save_image(out["image"], image)
-    if options["plot"]:
-      from nst import plot as plot_lib  # pylint: disable=g-import-not-at-top
-      plot = plot_lib.loss_curves(history, settings.alpha, settings.beta,
-                                  title=os.path.basename(out["image"]),
-                                  tv_weight=settings.tv_weight)
-      summary["plot"] = os.path.abspath(image_lib.save_image(out["plot"], plot))
-  flag_values = _flag_values(prepared)
+  values = flag_values(prepared)
   result.record = records.make_record(
-      # The mode auto chose, so that argv gives the same image even after the cache
-      # is gone.
-      # The same for the precision auto chose, so that it holds on another machine.
-      argv=reproducing_argv(dict(flag_values, eval_mode=run.eval_mode["used"],
+      # The mode and precision auto chose, so that argv gives the same image even
+      # after the cache is gone, and on another machine.
+      argv=reproducing_argv(dict(values, eval_mode=run.eval_mode["used"],
                                  precision=settings.precision)),
-      flags=flag_values, preset=prepared.preset,
+      flags=values, preset=prepared.preset,
       settings=settings,
       images={"content": prepared.sources["content"] or ARRAY,
               "style": style_source(prepared)},
       shape=prepared.shape,
       weights={"path": str(prepared.weights_path), "md5": weights_lib.MD5,
                "normalization": run.normalization},
-      device=device, history=history, result=summary,
+      device=device(), history=history, result=summary,
       layer_weights={"content": settings.content_weights(),
                      "style": settings.style_weights()})
   result.record["eval_mode"] = run.eval_mode
   if options["precision"] == "auto":
-    from nst.engine import evalmode  # pylint: disable=g-import-not-at-top
-    result.record["precision"] = dict(zip(("used", "why"), evalmode.auto_precision(device)),
-                                      requested="auto")
+    result.record["precision"] = dict(
+        zip(("used", "why"), evalmode.auto_precision(device())), requested="auto")
+  result.record = records.with_entries(result.record, record_extra)
   if out:
-    records.write_record(out["record"], result.record)
     if stopped == "interrupted":
-      optimize, _ = engine()
-      records.save_checkpoint(out["checkpoint"], optimize.state_to_arrays(last.state),
-                              dict(run.meta, elapsed=last.elapsed, history=history))
-    elif stopped != "non_finite" and os.path.exists(out["checkpoint"]):
-      os.remove(out["checkpoint"])  # the run it belonged to is complete
+      checkpoint = (optimizer().state_to_arrays(last.state),
+                    dict(run.meta, elapsed=last.elapsed, history=history))
+    else:
+      checkpoint = outputs.KEEP if stopped == "non_finite" else outputs.REMOVE
+    outputs.write(out, image, result.record, checkpoint=checkpoint,
+                  plot=outputs.plot_of(history, settings, os.path.basename(out["image"]))
+                  if options["plot"] else None)
   return result
 
 
@@ -880,7 +793,7 @@ def _joined(paths):
   return None if any(p is None for p in paths) else ",".join(paths)
 
 
-def _flag_values(prepared):
+def flag_values(prepared):
   """Every option of the run under its flag name, as JSON values, images included."""
   values = {"content_image": prepared.sources["content"],
             "style_image": _joined(prepared.sources["style"]),
@@ -893,7 +806,7 @@ def _flag_values(prepared):
     elif isinstance(value, tuple):
       value = list(value)
     values[name] = value
-  values.update(scale_lib.flag_values(prepared.options))  # None where not combining
+  values.update(scale_combination.flag_values(prepared.options))  # None where not combining
   return values
 
 

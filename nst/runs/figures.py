@@ -12,6 +12,9 @@ import json
 import os
 
 from nst import image as image_lib
+from nst import interrupts
+from nst.engine import normalize
+from nst.runs import batch
 from nst import sheet as sheet_lib
 from nst.errors import UserError
 from nst.files import write_json
@@ -48,7 +51,6 @@ def images_dir(flag_value):
 def reference_images(folder):
   """The photograph and the artworks of the reference folder (content/ and style/;
   not masks/), as the comma list that --normalize_images takes."""
-  from nst.engine import normalize  # pylint: disable=g-import-not-at-top
   return ",".join(p for sub in ("content", "style")
                   for p in normalize.image_paths(os.path.join(folder, sub)))
 
@@ -79,7 +81,6 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
   KeyboardInterrupt or interrupts.Terminated when a signal stopped them (the
   interrupted cell keeps its checkpoint, which the next run continues).
   """
-  from nst.runs import batch  # pylint: disable=g-import-not-at-top
   # A cell runs at its images' own size (image_size=0), or at its --pyramid levels'.
   jobs = [batch.Job(name=cell.name, content=cell.content,
                     style=(list(cell.style) if isinstance(cell.style, (list, tuple))
@@ -94,7 +95,6 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
                             batch.LocalExecutor(), overwrite=overwrite, log=log,
                             sheet=False, live=live)
   if summary["interrupted"]:  # as the signal would have: the entry point says so
-    from nst import interrupts  # pylint: disable=g-import-not-at-top
     raise interrupts.exception(batch.exit_code(summary))
   failed = [f"{e['name']}: {e['error']}" for e in summary["jobs"]
             if e["state"] != "done" and e["state"] != "skipped"]
