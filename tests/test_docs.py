@@ -23,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CLI_FLAGS = r"""
 import json
 from absl import flags
-from nst import cli, serve
-modules = (cli.__name__, serve.__name__)
+from nst.cli import main, serve_flags
+modules = (main.__name__, serve_flags.__name__)
 print(json.dumps({f.name: bool(f.boolean) for module in modules
                   for f in flags.FLAGS.get_flags_for_module(module)}))
 """
