@@ -13,6 +13,8 @@ import math
 import operator
 import os
 
+from nst import image as image_lib
+from nst.engine import choices
 from nst.engine import vgg
 from nst.errors import UserError
 
@@ -25,10 +27,8 @@ INIT_CHOICES = ("random", "content", "style", "white")
 # Keyword values of --style_layer_weights: "equal" (summing to 1) and "authors"
 # (1e3 / N_l^2 per layer, as in the authors' code; see README "Why 1e-6").
 STYLE_WEIGHT_RULES = ("equal", "authors")
-LOSS_CONVENTIONS = ("paper", "authors")  # see losses.py
-# "unit_first": try L-BFGS's natural step, then Hager-Zhang (lbfgs.py);
-# "hager_zhang": exactly tfp.optimizer.lbfgs_minimize (about 3 evaluations an iteration).
-LINE_SEARCHES = ("unit_first", "hager_zhang")
+LOSS_CONVENTIONS = choices.LOSS_CONVENTIONS  # see losses.py
+LINE_SEARCHES = choices.LINE_SEARCHES
 # How the value and gradient are computed (evalmode.py): "plain" tf.function, "xla"
 # (jit_compile), or "auto": whichever this machine measured faster (cached).
 EVAL_MODES = ("auto", "plain", "xla")
@@ -41,9 +41,7 @@ IMAGE_SIZE = 512       # longest side in px; 0 keeps the content image's size
 SAVE_PER_STEP = -1     # save an intermediate image every N iterations; -1: never
 REPORT_EVERY = 50      # iterations between progress lines when nothing is saved
 OUTPUT = "stylized.png"
-# The most pixels an input image may have: its header is checked before decoding
-# (8192x8192; a larger JPEG is decoded at a reduced scale where the run allows it).
-MAX_PIXELS = 8192 * 8192
+MAX_PIXELS = image_lib.MAX_PIXELS  # the most pixels an input image may have
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,9 +9,12 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
-from nst import config
 from nst.errors import UserError
 from nst.files import atomic_path, ensure_writable_dir
+
+# The most pixels an input image may have: its header is checked before decoding
+# (8192x8192; a larger JPEG is decoded at a reduced scale where the run allows it).
+MAX_PIXELS = 8192 * 8192
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -27,7 +30,7 @@ def load_image(path, flag="image", need=None):
   """Read a JPEG or PNG as float32 RGB 0-255; grayscale is expanded, alpha dropped,
   CMYK converted, 16-bit scaled.
 
-  The header is read first: a file of more than config.MAX_PIXELS is refused before
+  The header is read first: a file of more than MAX_PIXELS is refused before
   its pixels are decoded, except a JPEG when `need` (the longest side in px the run
   uses it at) is given: it is decoded at the smallest 1/2, 1/4 or 1/8 scale that
   still covers `need` (libjpeg's DCT scaling), if that fits. Raises UserError naming
@@ -61,8 +64,8 @@ def load_image(path, flag="image", need=None):
 
 
 def _cap_text():
-  side = int(math.isqrt(config.MAX_PIXELS))
-  return f"at most {config.MAX_PIXELS / 1e6:.1f} megapixels, e.g. {side}x{side}"
+  side = int(math.isqrt(MAX_PIXELS))
+  return f"at most {MAX_PIXELS / 1e6:.1f} megapixels, e.g. {side}x{side}"
 
 
 def _declared(error):
@@ -72,14 +75,14 @@ def _declared(error):
 
 
 def _within_cap(im, path, flag, need):
-  """`im` (opened, not decoded) if its size is within config.MAX_PIXELS, a JPEG
+  """`im` (opened, not decoded) if its size is within MAX_PIXELS, a JPEG
   drafted down to fit when `need` allows it; else UserError with the sizes."""
   width, height = im.size
-  if width * height <= config.MAX_PIXELS:
+  if width * height <= MAX_PIXELS:
     return im
   if need and im.format == "JPEG":
     im.draft(im.mode, (need, need))  # the smallest DCT scale still >= need
-    if im.size[0] * im.size[1] <= config.MAX_PIXELS:
+    if im.size[0] * im.size[1] <= MAX_PIXELS:
       return im
   raise UserError(f"{flag}: {path!r} is {width}x{height} px "
                   f"({width * height / 1e6:.0f} megapixels), more than nst reads "

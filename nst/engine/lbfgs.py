@@ -25,7 +25,7 @@ from tensorflow_probability.python.optimizer import linesearch
 from tensorflow_probability.python.optimizer.linesearch.internal import (
     hager_zhang_lib as hzl)
 
-from nst.config import LINE_SEARCHES
+from nst.engine.choices import LINE_SEARCHES
 
 # Wolfe constants of scipy's L-BFGS-B (ftol, gtol), the optimiser of the authors' code.
 SUFFICIENT_DECREASE = 1e-3

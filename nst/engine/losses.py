@@ -15,7 +15,7 @@ alpha/beta means different things under each.
 
 import tensorflow as tf
 
-from nst.config import LOSS_CONVENTIONS as CONVENTIONS  # pylint: disable=unused-import
+from nst.engine.choices import LOSS_CONVENTIONS as CONVENTIONS  # pylint: disable=unused-import
 
 
 def authors_over_paper(m, n):
