@@ -1,6 +1,8 @@
 """Atomic file writes: a result is either complete on disk or not there at all."""
 
 import contextlib
+import glob
+import json
 import os
 import tempfile
 
@@ -55,7 +57,6 @@ def ensure_writable_dir(directory, flag):
 
 def write_json(path, obj):
   """Write `obj` as indented JSON, atomically."""
-  import json  # pylint: disable=g-import-not-at-top
   with atomic_path(path) as tmp:
     with open(tmp, "w", encoding="utf-8") as f:
       json.dump(obj, f, indent=2, sort_keys=True)
@@ -76,7 +77,6 @@ def same_file(a, b):
 def remove_stale_parts(path):
   """Remove what a killed atomic write of `path` left: its hidden temporary files
   (atomic_path's names). Returns the paths removed."""
-  import glob  # pylint: disable=g-import-not-at-top
   directory, base = os.path.split(os.path.abspath(path))
   extension = os.path.splitext(base)[1]
   pattern = os.path.join(glob.escape(directory),

@@ -1,5 +1,6 @@
 """Reading, resizing and writing images as float32 RGB arrays in 0-255, shape [H, W, 3]."""
 
+import importlib.resources
 import math
 import os
 import re
@@ -22,7 +23,6 @@ EXTENSIONS = (".png", ".jpg", ".jpeg")
 def sample_path(name):
   """The installed path of one of scikit-image's sample photographs (e.g.
   "chelsea.png"): images every install has, for the demo and the defaults."""
-  import importlib.resources  # pylint: disable=g-import-not-at-top
   return str(importlib.resources.files("skimage") / "data" / name)
 
 

@@ -8,24 +8,21 @@ restrictions), so a fresh install can be tried offline.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
-
-# pylint: disable=g-import-not-at-top
 from absl import app
 from absl import flags
 
-from nst.control import color
-from nst.cli import common as entry
-from nst.cli import serve_flags
 from nst import config
 from nst import image as image_lib
 from nst import interrupts
-from nst.runs import plan as run_lib
-from nst.live import serve as serve_lib
+from nst.cli import common as entry
+from nst.cli import serve_flags
+from nst.control import color
 from nst.control import spatial
 from nst.engine import vgg
 from nst.engine import weights as weights_lib
 from nst.errors import UserError
+from nst.live import serve as serve_lib
+from nst.runs import plan as run_lib
 
 _PRESET_VALUES = config.resolve_options()  # the default preset's values, for --help
 SAMPLE_CONTENT = "chelsea.png"

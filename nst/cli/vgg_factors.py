@@ -4,9 +4,6 @@ factors of the normalised VGG19 that --normalize_vgg uses."""
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 

@@ -24,8 +24,8 @@ import os
 import platform
 import time
 
-from nst.files import write_json
 from nst.engine import memory
+from nst.files import write_json
 
 CANDIDATES = ("plain", "xla")
 CACHE_NAME = "nst_eval_mode.json"

@@ -13,11 +13,11 @@ import os
 
 from nst import image as image_lib
 from nst import interrupts
-from nst.engine import normalize
-from nst.runs import batch
 from nst import sheet as sheet_lib
+from nst.engine import normalize
 from nst.errors import UserError
 from nst.files import write_json
+from nst.runs import batch
 
 IMAGES_DIR_ENV = "NST_IMAGES_DIR"
 

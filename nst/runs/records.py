@@ -6,6 +6,7 @@ result.ckpt.npz (checkpoint; removed once the run completes).
 """
 
 import dataclasses
+import importlib.metadata
 import io
 import json
 import os
@@ -27,7 +28,6 @@ def paths(output):
 
 
 def versions():
-  import importlib.metadata  # pylint: disable=g-import-not-at-top
   found = {"python": platform.python_version()}
   for package in ("nst", "tensorflow", "tensorflow-probability", "keras", "numpy",
                   "imageio", "pillow"):
