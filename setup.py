@@ -10,6 +10,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["nst", "nst.*"]),
+    package_data={"nst.live": ["page.html"]},  # the live page, read with importlib.resources
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16,<2.22",

@@ -36,7 +36,7 @@ def weights_dir():
   """The folder nst keeps weights in: $NST_VGG_DIR, else the project's vgg/."""
   if os.environ.get("NST_VGG_DIR"):
     return pathlib.Path(os.environ["NST_VGG_DIR"])
-  return pathlib.Path(__file__).resolve().parent.parent / "vgg"
+  return pathlib.Path(__file__).resolve().parents[2] / "vgg"  # nst/engine/ -> root
 
 
 def keras_cache_path():
