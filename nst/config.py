@@ -297,24 +297,7 @@ def resolve_options(preset=None, given=None):
     raise UserError(f"unknown option {', '.join(unknown)}; valid options are "
                     f"{', '.join(OPTIONS)}")
   given = check_options(given)
-  return _mask_lists(_with_strength({**OPTIONS, **PRESETS[preset], **given}, given))
-
-
-def _mask_lists(options):
-  """--content_masks and --style_masks as tuples of mask specs; the Python API may
-  also give a comma string, a path or None."""
-  for name in ("content_masks", "style_masks"):
-    value = options[name]
-    if value is None:
-      value = ()
-    elif isinstance(value, (str, os.PathLike)):
-      value = [v.strip() for v in os.fspath(value).split(",") if v.strip()]
-    if not all(isinstance(v, (str, os.PathLike)) for v in value):
-      raise UserError(f"--{name}: give mask files (paths, or a comma string of them), "
-                      f"not {type(value).__name__} of "
-                      f"{', '.join(sorted({type(v).__name__ for v in value}))}")
-    options[name] = tuple(os.fspath(v) for v in value)
-  return options
+  return _with_strength({**OPTIONS, **PRESETS[preset], **given}, given)
 
 
 # The kind of each option whose default does not say it (None, or an image spec);
@@ -353,7 +336,9 @@ def parse_option(name, value):
   given for a list is split on commas, as the command line does."""
   kind = option_kind(name)
   if value is None:
-    if OPTIONS[name] is None or kind == "masks":
+    if kind == "masks":
+      return ()
+    if OPTIONS[name] is None:
       return None
     raise ValueError("None is not allowed here")
   if kind == "bool":
@@ -374,7 +359,14 @@ def parse_option(name, value):
     if not isinstance(value, str):
       raise ValueError("not a string")
     return value
-  if kind in ("path", "image", "masks"):
+  if kind == "masks":  # paths, or a comma string of them
+    if isinstance(value, os.PathLike):
+      value = os.fspath(value)
+    items = _items(value)
+    if not all(isinstance(v, (str, os.PathLike)) for v in items):
+      raise ValueError("not mask files")
+    return tuple(os.fspath(v) for v in items)
+  if kind in ("path", "image"):
     return _path_like(value, kind)
   items = _items(value)
   if kind == "list":
@@ -394,8 +386,6 @@ def _path_like(value, option_kind):
     return os.fspath(value)
   if option_kind == "image" and type(value).__name__ == "ndarray":
     return value
-  if option_kind == "masks" and isinstance(value, (list, tuple)):
-    return value  # each checked with the masks (run._mask_lists)
   if not isinstance(value, str):
     raise ValueError("not a path")
   return value

@@ -194,35 +194,16 @@ flags.DEFINE_integer(
 # Watching a run live (serve.py): --serve, --serve_port, --serve_host, --serve_linger.
 serve_flags.define(flags)
 
-# Flags whose values are lists of numbers; "style_layer_weights" may be a keyword.
-_NUMBER_LISTS = ("content_layer_weights", "style_layer_weights", "style_blend_weights")
-
-
-def _floats(values, flag):
-  try:
-    return tuple(float(v) for v in values)
-  except ValueError:
-    raise UserError(f"--{flag}: {','.join(values)!r} is not a comma list of numbers"
-                    ) from None
-
-
 def given_options():
-  """The run options given explicitly (command line or --flagfile), as run values."""
+  """The run options given explicitly (command line or --flagfile), as run values:
+  parsed as manifests and the Python API's options are (config.check_options)."""
   given = {}
   for name in config.OPTIONS:
-    flag = flags.FLAGS[name]
-    if not flag.present:
-      continue
-    value = flag.value
-    if name in _NUMBER_LISTS and value is not None:
-      if name == "style_layer_weights" and len(value) == 1 and not config.is_number(value[0]):
-        value = value[0]  # a keyword (equal, authors), checked with the settings
-      else:
-        value = _floats(value, name)
-    elif isinstance(value, list):
-      value = tuple(value)
-    given[name] = value
-  return given
+    if flags.FLAGS[name].present:
+      value = flags.FLAGS[name].value
+      # A list flag's items as typed (a comma string), so that a message shows them so.
+      given[name] = ",".join(value) if isinstance(value, list) else value
+  return config.check_options(given)
 
 
 def _duration(seconds):

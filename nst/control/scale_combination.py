@@ -98,10 +98,9 @@ def flag_values(options):
 
 
 def layers_of(value):
-  """The layers of a --fine_style_layers value (a comma string or a sequence)."""
-  if isinstance(value, str):
-    value = [v.strip() for v in value.split(",") if v.strip()]
-  return tuple(value)
+  """The layers of a --fine_style_layers value (a comma string or a sequence), parsed
+  as every option is (config.parse_option)."""
+  return config.parse_option("fine_style_layers", value)
 
 
 def check(options, given, num_styles):
