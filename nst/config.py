@@ -44,6 +44,17 @@ OUTPUT = "stylized.png"
 MAX_PIXELS = image_lib.MAX_PIXELS  # the most pixels an input image may have
 
 
+# The parts of a problem's settings, by what depends on them: the network (its layers,
+# pooling and precision), which weights it has, the loss, the optimiser, how many
+# steps, and the inputs (the images, masks and start the run is prepared from). The
+# compiled graph's cache key and the batching key are read off these parts.
+PARTS = ("network", "weights", "loss", "optimiser", "schedule", "inputs")
+
+
+def _part(part, default):
+  return dataclasses.field(default=default, metadata={"part": part})
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
   """What defines a style-transfer problem and how L-BFGS solves it.
@@ -51,31 +62,52 @@ class Settings:
   Layer weights of None mean equal weights summing to 1 (0.2 each for the five
   default style layers, 1 for the single content layer).
   """
-  alpha: float = 1e-6
-  beta: float = 1.0
-  content_layers: tuple = ("relu4_2",)
-  content_layer_weights: tuple = None
-  style_layers: tuple = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-  style_layer_weights: object = None  # None/"equal", "authors", or a tuple of floats
-  pooling: str = "avg"
-  init: str = "random"   # one of INIT_CHOICES, or the path of an image
-  seed: int = 0
-  num_steps: int = 1000
-  num_correction_pairs: int = 10
-  loss_convention: str = "paper"  # or "authors" (losses.CONVENTIONS)
-  normalize_vgg: bool = False     # Gatys's rescaled VGG19 (normalize.py)
-  line_search: str = "unit_first"  # one of LINE_SEARCHES
-  precision: str = "float32"      # network compute precision: one of PRECISIONS
-  tv_weight: float = 0.0          # total-variation weight (losses.total_variation)
-  style_blend_weights: tuple = None  # one per artwork; None: equal, summing to 1
-  style_scale: float = None       # artwork's longest side / output's; None: exact size
-  color_control: str = "none"     # none | luminance | histogram (color.py)
-  histogram_match: str = "image_analogies"  # or "cholesky", for color_control=histogram
+  alpha: float = _part("loss", 1e-6)
+  beta: float = _part("loss", 1.0)
+  content_layers: tuple = _part("network", ("relu4_2",))
+  content_layer_weights: tuple = _part("loss", None)
+  style_layers: tuple = _part("network", ("relu1_1", "relu2_1", "relu3_1", "relu4_1",
+                                           "relu5_1"))
+  # None/"equal", "authors", or a tuple of floats
+  style_layer_weights: object = _part("loss", None)
+  pooling: str = _part("network", "avg")
+  init: str = _part("inputs", "random")  # one of INIT_CHOICES, or the path of an image
+  seed: int = _part("inputs", 0)
+  num_steps: int = _part("schedule", 1000)
+  num_correction_pairs: int = _part("optimiser", 10)
+  loss_convention: str = _part("loss", "paper")  # or "authors" (losses.CONVENTIONS)
+  normalize_vgg: bool = _part("weights", False)  # Gatys's rescaled VGG19 (normalize.py)
+  line_search: str = _part("optimiser", "unit_first")  # one of LINE_SEARCHES
+  # network compute precision: one of PRECISIONS
+  precision: str = _part("network", "float32")
+  # total-variation weight (losses.total_variation)
+  tv_weight: float = _part("loss", 0.0)
+  # one per artwork; None: equal, summing to 1
+  style_blend_weights: tuple = _part("inputs", None)
+  # artwork's longest side / output's; None: exact size
+  style_scale: float = _part("inputs", None)
+  # none | luminance | histogram (color.py)
+  color_control: str = _part("inputs", "none")
+  # or "cholesky", for color_control=histogram
+  histogram_match: str = _part("inputs", "image_analogies")
   # Spatial control (spatial.py): one guidance mask per region of the photograph,
   # region r styled by artwork r (its style_blend_weights weigh the regions instead).
-  content_masks: tuple = ()       # mask files; () : no spatial control
-  style_masks: tuple = ()         # one per artwork ("all": the whole artwork); ()
-  mask_propagation: str = "simple"  # simple | inside (PROPAGATIONS)
+  content_masks: tuple = _part("inputs", ())  # mask files; () : no spatial control
+  # one per artwork ("all": the whole artwork); ()
+  style_masks: tuple = _part("inputs", ())
+  mask_propagation: str = _part("inputs", "simple")  # simple | inside (PROPAGATIONS)
+
+  def part(self, name):
+    """{field: value} of one of PARTS."""
+    return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+            if f.metadata["part"] == name}
+
+  def without(self, *parts):
+    """These settings with the fields of `parts` (of PARTS) at their defaults: a key
+    of what the other parts determine."""
+    return dataclasses.replace(self, **{
+        f.name: f.default for f in dataclasses.fields(self)
+        if f.metadata["part"] in parts})
 
   def content_weights(self):
     """{layer: weight} of the content layers in use (none when alpha is 0)."""

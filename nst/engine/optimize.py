@@ -362,14 +362,12 @@ def _compiled(settings, weights_path, vgg_weights, eval_mode="plain"):
       vgg.build_feature_model(weights_path, layers, settings.pooling,
                               weights=vgg_weights, precision=settings.precision),
       vgg_weights))[0]
-  # Only what the traced graph depends on; images, seeds and step counts are not.
+  # Only what the traced graph depends on (network, loss, optimiser): not the inputs,
+  # the number of steps, or which weights. Masks are arguments of the traced graph;
+  # only whether there are any matters.
   loss_key = dataclasses.replace(
-      settings, init="random", seed=0, num_steps=0, normalize_vgg=False,
-      style_blend_weights=None, style_scale=None, color_control="none",
-      histogram_match="image_analogies",
-      # Masks are arguments of the traced graph; only whether there are any matters.
-      content_masks=("guided",) if settings.content_masks else (), style_masks=(),
-      mask_propagation="simple")
+      settings.without("inputs", "schedule", "weights"),
+      content_masks=("guided",) if settings.content_masks else ())
   return _remember(_COMPILED, (model_key, loss_key, eval_mode),
                    lambda: _Compiled(settings, model, vgg_weights, eval_mode))
 

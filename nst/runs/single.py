@@ -584,9 +584,7 @@ def batch_key(prepared):
   resumes a checkpoint or has guidance masks)."""
   if prepared.options["resume"] or prepared.guides is not None:
     return None
-  settings = dataclasses.replace(
-      prepared.settings, init="random", seed=0, style_blend_weights=None,
-      style_scale=None, color_control="none", histogram_match="image_analogies")
+  settings = prepared.settings.without("inputs")  # the images differ, not the rest
   source = prepared.normalize_source if settings.normalize_vgg else None
   return (tuple(prepared.shape), settings, os.path.abspath(prepared.weights_path),
           source, prepared.options["report_every"], prepared.options["save_per_step"])
