@@ -14,6 +14,8 @@ from absl import flags
 
 from nst.runs import batch
 from nst.cli import common as entry
+
+from nst.runs import executors
 from nst.runs import figures
 from nst import interrupts
 from nst import phases
@@ -100,7 +102,7 @@ def numbers(flag, kind=float):
 
 def make_executor():
   """The executor --executor asks for (close it when done)."""
-  return batch.make_executor(EXECUTOR.value, RAY_ADDRESS.value, RAY_NUM_CPUS.value)
+  return executors.make_executor(EXECUTOR.value, RAY_ADDRESS.value, RAY_NUM_CPUS.value)
 
 
 def start_live(name):

@@ -9,15 +9,17 @@ import subprocess
 import sys
 import threading
 
-import numpy as np
-import pytest
-from PIL import Image
-
 from helpers import photograph
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
-from nst.runs import batch
+import numpy as np
+from PIL import Image
+import pytest
+
 from nst import image
 from nst.errors import UserError
+from nst.runs import batch
+from nst.runs import executors
+from nst.runs import jobs as jobs_lib
 
 # Small and shallow (relu1_1 .. relu2_1): a job costs mostly TensorFlow's tracing.
 COMMON = dict(image_size=32, num_steps=3, content_layers=("relu2_1",),
@@ -58,7 +60,7 @@ def local_run(folder, weights_path):
   """The manifest run locally, stopped after job 1, then run again to the end:
   (first summary, mtime of job 1's record after it, final summary, output dir)."""
   out = str(folder / "local")
-  jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
+  jobs = jobs_lib.read_manifest(str(folder / "jobs.jsonl"))
   first = batch.run_batch(jobs, out, COMMON, PRESET, on_job=stop_after_first,
                           log=print)
   mtime = os.stat(os.path.join(out, "a.json")).st_mtime_ns
@@ -69,7 +71,7 @@ def local_run(folder, weights_path):
 def test_manifest_writes_images_records_summary_and_sheet(local_run):
   _, _, summary, out = local_run
   assert batch.exit_code(summary) == 0
-  written = json.loads(open(os.path.join(out, batch.SUMMARY)).read())
+  written = json.loads(open(os.path.join(out, jobs_lib.SUMMARY)).read())
   assert written == json.loads(json.dumps(summary))
   assert [e["name"] for e in written["jobs"]] == ["a", "b", "c"]
   for entry, name in zip(written["jobs"], ["a.png", "b.png", "c.jpg"]):
@@ -82,7 +84,7 @@ def test_manifest_writes_images_records_summary_and_sheet(local_run):
   b, c = written["jobs"][1], written["jobs"][2]
   assert b["options"] == {"alpha": 1e-3} and len(b["inputs"]["style"]) == 2
   assert json.loads(open(c["outputs"]["record"]).read())["seed"] == 2
-  assert image.load_image(os.path.join(out, batch.SHEET)).shape[1] >= 2 * 160
+  assert image.load_image(os.path.join(out, jobs_lib.SHEET)).shape[1] >= 2 * 160
 
 
 def test_a_stopped_batch_runs_only_the_missing_jobs_again(local_run):
@@ -92,7 +94,7 @@ def test_a_stopped_batch_runs_only_the_missing_jobs_again(local_run):
   assert [e["state"] for e in final["jobs"]] == ["skipped", "done", "done"]
   assert os.stat(os.path.join(out, "a.json")).st_mtime_ns == mtime  # not rerun
   # Everything done now: a third run runs nothing (and loads no TensorFlow).
-  again = batch.run_batch(batch.read_manifest(os.path.join(out, "..", "jobs.jsonl")),
+  again = batch.run_batch(jobs_lib.read_manifest(os.path.join(out, "..", "jobs.jsonl")),
                           out, COMMON, PRESET, log=print)
   assert [e["state"] for e in again["jobs"]] == ["skipped"] * 3
 
@@ -117,7 +119,7 @@ def test_a_failing_job_is_recorded_and_the_others_complete(folder, weights_path)
   assert result.returncode == 1, result.stderr[-2000:]
   assert "Traceback" not in result.stderr
   assert "2/2 jobs done" in result.stdout and "ETA" in result.stdout
-  summary = json.loads((folder / "failing" / batch.SUMMARY).read_text())
+  summary = json.loads((folder / "failing" / jobs_lib.SUMMARY).read_text())
   lost, kept = summary["jobs"]
   assert lost["state"] == "failed" and "missing.png" in lost["error"]
   assert "--content_image" in lost["error"]
@@ -159,8 +161,8 @@ def test_csv_and_json_lines_give_the_same_typed_jobs(tmp_path):
        "alpha": 1e-3, "style_layers": ["relu1_1", "relu2_1"], "normalize_vgg": True,
        "num_steps": 7, "style_layer_weights": "authors"},
       {"content": "c.jpg", "style": "s1.jpg", "output": "y"}])
-  from_csv = batch.read_manifest(str(tmp_path / "jobs.csv"))
-  from_json = batch.read_manifest(str(tmp_path / "jobs.jsonl"))
+  from_csv = jobs_lib.read_manifest(str(tmp_path / "jobs.csv"))
+  from_json = jobs_lib.read_manifest(str(tmp_path / "jobs.jsonl"))
   for a, b in zip(from_csv, from_json):
     assert (a.name, a.extension, a.content, a.style, a.options) == (
         b.name, b.extension, b.content, b.style, b.options)
@@ -174,10 +176,10 @@ def test_csv_and_json_lines_give_the_same_typed_jobs(tmp_path):
 
 
 def test_product_and_sweeps_expand_to_every_combination(tmp_path):
-  contents = batch.image_list("a/cat.jpg,b/dog.png", "--content_images")
-  sweeps = [batch.parse_sweep("alpha=1e-3,1e-2"),
-            batch.parse_sweep("style_layers=relu1_1;relu1_1,relu2_1")]
-  jobs = batch.product_jobs(contents, [str(tmp_path / "wave.jpg")], sweeps)
+  contents = jobs_lib.image_list("a/cat.jpg,b/dog.png", "--content_images")
+  sweeps = [jobs_lib.parse_sweep("alpha=1e-3,1e-2"),
+            jobs_lib.parse_sweep("style_layers=relu1_1;relu1_1,relu2_1")]
+  jobs = jobs_lib.product_jobs(contents, [str(tmp_path / "wave.jpg")], sweeps)
   assert len(jobs) == 2 * 1 * 2 * 2
   assert [j.name for j in jobs[:4]] == [
       "cat__wave__alpha-1e-3__style_layers-relu1_1",
@@ -188,28 +190,28 @@ def test_product_and_sweeps_expand_to_every_combination(tmp_path):
   assert jobs[4].content == os.path.abspath("b/dog.png")
   assert all(j.style == [str(tmp_path / "wave.jpg")] for j in jobs)
   # Deterministic and filesystem-safe, whatever the inputs are called.
-  odd = batch.product_jobs(["/x/my photo (1).jpg"], ["/y/ä.png"],
-                           [batch.parse_sweep("preset=paper,default")])
+  odd = jobs_lib.product_jobs(["/x/my photo (1).jpg"], ["/y/ä.png"],
+                           [jobs_lib.parse_sweep("preset=paper,default")])
   assert [j.name for j in odd] == ["my_photo_1__a__preset-paper",
                                    "my_photo_1__a__preset-default"]
   assert [j.preset for j in odd] == ["paper", "default"] and odd[0].options == {}
   # Folders: their images, sorted.
   for name in ("b.png", "a.jpg", "notes.txt"):
     (tmp_path / name).write_bytes(b"")
-  assert batch.image_list(str(tmp_path), "--style_images") == [
+  assert jobs_lib.image_list(str(tmp_path), "--style_images") == [
       str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
   with pytest.raises(UserError, match="not a run option"):
-    batch.parse_sweep("alpah=1,2")
+    jobs_lib.parse_sweep("alpah=1,2")
   with pytest.raises(UserError, match="is not a valid value"):
-    batch.parse_sweep("num_steps=10,many")
+    jobs_lib.parse_sweep("num_steps=10,many")
   with pytest.raises(UserError, match="also that of"):
-    batch.product_jobs(["/a/cat.jpg", "/b/cat.png"], ["/s.jpg"])
+    jobs_lib.product_jobs(["/a/cat.jpg", "/b/cat.png"], ["/s.jpg"])
 
 
 def test_ray_executor_without_ray_names_the_extra(monkeypatch):
   monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
   with pytest.raises(UserError, match=r'pip install -e "\.\[ray\]"'):
-    batch.make_executor("ray")
+    executors.make_executor("ray")
 
 
 @pytest.fixture(scope="module")
@@ -223,8 +225,8 @@ def ray_instance():
 
 def test_ray_gives_the_local_executor_images_bitwise(folder, local_run, ray_instance):
   out = str(folder / "ray")
-  jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
-  summary = batch.run_batch(jobs, out, COMMON, PRESET, executor=batch.RayExecutor(),
+  jobs = jobs_lib.read_manifest(str(folder / "jobs.jsonl"))
+  summary = batch.run_batch(jobs, out, COMMON, PRESET, executor=executors.RayExecutor(),
                             log=print)
   assert batch.exit_code(summary) == 0 and summary["executor"] == "ray"
   assert [e["state"] for e in summary["jobs"]] == ["done"] * 3
@@ -270,7 +272,7 @@ def test_a_batch_on_the_live_page(folder, weights_path):
   from nst.live import serve  # pylint: disable=g-import-not-at-top
   from test_serve import get_json, request  # pylint: disable=g-import-not-at-top
   out = str(folder / "live")
-  jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
+  jobs = jobs_lib.read_manifest(str(folder / "jobs.jsonl"))
   live = serve.Live()
   url = live.start()
   seen = []
@@ -357,7 +359,7 @@ def test_a_batch_of_problems_gives_each_member_its_own_run(folder, local_run):
   same iterations, total loss within 1e-4 relative and images within 1 grey level
   (a batched convolution may round differently; on the machines seen, bitwise)."""
   out = str(folder / "batched")
-  jobs = batch.read_manifest(str(folder / "jobs.jsonl"))
+  jobs = jobs_lib.read_manifest(str(folder / "jobs.jsonl"))
   lines = []
   summary = batch.run_batch(jobs, out, COMMON, PRESET, log=lines.append, batch_size=4)
   assert batch.exit_code(summary) == 0, summary

@@ -16,19 +16,20 @@ import types
 import warnings
 import zlib
 
-import numpy as np
-import pytest
-from PIL import Image
-
 from helpers import nst as nst_cli
 from helpers import photograph
+import numpy as np
+from PIL import Image
+import pytest
+
+from nst import config
+from nst import image
 import nst
 from nst.runs import batch
-from nst import config
 from nst.runs import figures
-from nst import image
-from nst.runs import records
+from nst.runs import jobs as jobs_lib
 from nst.runs import plan as run
+from nst.runs import records
 from nst.runs import single
 
 SMALL = dict(image_size=32, num_steps=2, content_layers=("relu2_1",),
@@ -178,12 +179,12 @@ def test_nst_batch_never_replaces_the_photograph_of_its_manifest(folder):
 
 def test_nst_batch_refuses_a_job_that_writes_onto_another_jobs_input_or_the_manifest(
     folder):
-  jobs = batch.read_manifest(jobs_file(folder, [
+  jobs = jobs_lib.read_manifest(jobs_file(folder, [
       {"content": "photo.png", "style": "art.png", "output": "one.png"},
       {"content": "start.png", "style": "art.png", "output": "photo.png"}]))
   refused(lambda: batch.run_batch(jobs, str(folder), SMALL, overwrite=True),
           "jobs.jsonl:2: output .* would replace .*jobs.jsonl:1: content", folder)
-  jobs = batch.read_manifest(jobs_file(folder, [
+  jobs = jobs_lib.read_manifest(jobs_file(folder, [
       {"content": "photo.png", "style": "art.png", "content_masks": "mask.png",
        "output": "mask.png"}]))
   refused(lambda: batch.run_batch(jobs, str(folder), SMALL, overwrite=True),
@@ -191,13 +192,13 @@ def test_nst_batch_refuses_a_job_that_writes_onto_another_jobs_input_or_the_mani
   # A .json manifest named summary.json in --output_dir would be the batch's summary.
   manifest = jobs_file(folder, [{"content": "photo.png", "style": "art.png"}],
                        "summary.json")
-  refused(lambda: batch.run_batch(batch.read_manifest(manifest), str(folder), SMALL,
+  refused(lambda: batch.run_batch(jobs_lib.read_manifest(manifest), str(folder), SMALL,
                                   overwrite=True, manifest=manifest),
           "the batch's summary .* would replace --manifest", folder)
 
 
 def test_nst_batch_replaces_only_what_nst_wrote_unless_overwrite(folder):
-  jobs = batch.read_manifest(jobs_file(folder, [
+  jobs = jobs_lib.read_manifest(jobs_file(folder, [
       {"content": "photo.png", "style": "art.png", "output": "result.png"}]))
   (folder / "result.png").write_bytes(b"the user's own file")
   refused(lambda: batch.run_batch(jobs, str(folder), SMALL),
@@ -349,7 +350,7 @@ def test_option_text_is_read_as_the_command_reads_its_flags():
 def test_a_csv_manifest_with_a_byte_order_mark_is_read(folder):
   (folder / "jobs.csv").write_bytes(
       "content,style,alpha\r\nphoto.png,art.png,1e-3\r\n".encode("utf-8-sig"))
-  [job] = batch.read_manifest(str(folder / "jobs.csv"))
+  [job] = jobs_lib.read_manifest(str(folder / "jobs.csv"))
   assert job.content == str(folder / "photo.png") and job.options == {"alpha": 1e-3}
 
 
@@ -365,7 +366,7 @@ def test_a_csv_manifest_with_a_byte_order_mark_is_read(folder):
 ])
 def test_manifest_lines_that_already_were_refused_still_are(folder, row, match):
   path = jobs_file(folder, [row])
-  refused(lambda: batch.read_manifest(path), "jobs.jsonl:1: " + match, folder)
+  refused(lambda: jobs_lib.read_manifest(path), "jobs.jsonl:1: " + match, folder)
 
 
 # --- 9: checkpoints ----------------------------------------------------------------

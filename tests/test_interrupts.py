@@ -13,20 +13,21 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-
 from helpers import SCRIPTS
 from helpers import photograph
 from helpers import with_ctrl_c  # pylint: disable=g-bad-import-order
-from nst.runs import batch
-from nst.engine import evalmode
+import numpy as np
+import pytest
+
 from nst import files
 from nst import image
-from nst.engine import normalize
 from nst import phases
-from nst.runs import records
+from nst.engine import evalmode
+from nst.engine import normalize
+from nst.runs import batch
+from nst.runs import jobs as jobs_lib
 from nst.runs import plan as run
+from nst.runs import records
 
 PAUSE_ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "pause_entry.py")
@@ -199,7 +200,7 @@ def batch_args(manifest_path, *extra):
 
 
 def summary_of(folder):
-  return json.loads((folder / "out" / batch.SUMMARY).read_text())
+  return json.loads((folder / "out" / jobs_lib.SUMMARY).read_text())
 
 
 def test_sigterm_to_a_batch_keeps_the_running_job_and_the_rerun_continues_it(
@@ -220,7 +221,7 @@ def test_sigterm_to_a_batch_keeps_the_running_job_and_the_rerun_continues_it(
   assert record["result"]["partial"] and record["result"]["iterations"] == 10
 
   lines = []
-  again = batch.run_batch(batch.read_manifest(str(manifest)), str(out),
+  again = batch.run_batch(jobs_lib.read_manifest(str(manifest)), str(out),
                           dict(image_size=32, num_steps=20, report_every=5,
                                content_layers=("relu2_1",),
                                style_layers=("relu1_1", "relu2_1")),
@@ -257,7 +258,7 @@ def test_a_batch_interrupted_in_a_phase_says_so_in_one_line(
   one_line(err, message)
   no_half_files(tmp_path)
   if signal_name is None:
-    assert not (tmp_path / "out" / batch.SUMMARY).exists()
+    assert not (tmp_path / "out" / jobs_lib.SUMMARY).exists()
     return
   summary = summary_of(tmp_path)
   assert summary["interrupted"] and summary["signal"] == signal_name
@@ -277,7 +278,7 @@ def test_sigterm_to_a_figure_script_keeps_the_running_cell(tmp_path, images_dir,
   assert code == 143, err
   one_line(err, "figure1: interrupted; the finished cells and the interrupted one's "
            "checkpoint are kept")
-  summary = json.loads((tmp_path / batch.SUMMARY).read_text())
+  summary = json.loads((tmp_path / jobs_lib.SUMMARY).read_text())
   assert summary["interrupted"] and summary["signal"] == "SIGTERM"
   interrupted = [e for e in summary["jobs"] if e["state"] == "interrupted"]
   assert len(interrupted) == 1 and interrupted[0]["iterations"] == 10

@@ -7,16 +7,17 @@ bad values are one-line errors, and scripts/scale_control.py runs."""
 import json
 import os
 
+from helpers import assert_refused, nst, script  # pylint: disable=g-bad-import-order
 import numpy as np
 import pytest
 
-from helpers import assert_refused, nst, script  # pylint: disable=g-bad-import-order
-import nst as nst_api
-from nst.runs import batch
 from nst import image
-from nst.runs import records
-from nst.runs import plan as run
+import nst as nst_api
 from nst.control import scale_combination as scale
+from nst.runs import batch
+from nst.runs import jobs as jobs_lib
+from nst.runs import plan as run
+from nst.runs import records
 
 COARSE = "style/starry_night.jpg"  # large swirls
 FINE = "style/scream.jpg"          # another palette and stroke texture
@@ -242,7 +243,7 @@ def test_a_batch_job_interrupted_in_its_synthesis_continues_it(tmp_path, combine
   """Ctrl-C while a batch job synthesises its combined style image stops the batch
   (not just the job); the next run of the batch continues the synthesis from its
   checkpoint, and the job's image is the uninterrupted run's."""
-  job = batch.Job(name="c", content=paths["content"], style=[paths["coarse"]],
+  job = jobs_lib.Job(name="c", content=paths["content"], style=[paths["coarse"]],
                   options=small(paths, weights_path), source="test")
   lines = []
 

@@ -14,10 +14,10 @@ from nst.cli import common
 from nst.cli import serve_flags
 from nst.errors import UserError
 from nst.files import ensure_writable_dir
-from nst.runs.batch import (BATCH_ONLY, SHEET, SUMMARY, check_batch_files, exit_code,
-                            image_list, interrupt_message, kind, make_executor,
-                            parse_sweep, parse_value, product_jobs, read_manifest,
-                            run_batch)
+from nst.runs.batch import check_batch_files, exit_code, interrupt_message, run_batch
+from nst.runs.executors import make_executor
+from nst.runs.jobs import (BATCH_ONLY, SHEET, SUMMARY, image_list, kind, parse_sweep,
+                           parse_value, product_jobs, read_manifest)
 
 
 def _define_flags():

@@ -18,6 +18,8 @@ from nst.engine import normalize
 from nst.errors import UserError
 from nst.files import write_json
 from nst.runs import batch
+from nst.runs import executors
+from nst.runs import jobs as jobs_lib
 
 IMAGES_DIR_ENV = "NST_IMAGES_DIR"
 
@@ -75,14 +77,14 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
   The cells are a batch's jobs (nst.batch.run_batch): a cell is skipped when its
   image and record exist with the same settings and image size (so an interrupted
   figure resumes), unless `overwrite`. Cells with normalize_vgg use factors computed
-  over `normalize_source` (normalize.py). `executor`: nst.batch.LocalExecutor (the
+  over `normalize_source` (normalize.py). `executor`: nst.executors.LocalExecutor (the
   default: one after another here) or RayExecutor. `live`: a serve.Live to show the
   cells on. Raises UserError naming the cells that failed (the others are kept);
   KeyboardInterrupt or interrupts.Terminated when a signal stopped them (the
   interrupted cell keeps its checkpoint, which the next run continues).
   """
   # A cell runs at its images' own size (image_size=0), or at its --pyramid levels'.
-  jobs = [batch.Job(name=cell.name, content=cell.content,
+  jobs = [jobs_lib.Job(name=cell.name, content=cell.content,
                     style=(list(cell.style) if isinstance(cell.style, (list, tuple))
                            else [cell.style]),
                     options=dict(cell.options, vgg_weights=weights_path,
@@ -92,7 +94,7 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
                     preset=cell.preset, source=f"cell {cell.name}")
           for cell in cells]
   summary = batch.run_batch(jobs, output_dir, executor=executor or
-                            batch.LocalExecutor(), overwrite=overwrite, log=log,
+                            executors.LocalExecutor(), overwrite=overwrite, log=log,
                             sheet=False, live=live)
   if summary["interrupted"]:  # as the signal would have: the entry point says so
     raise interrupts.exception(batch.exit_code(summary))
@@ -100,7 +102,7 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
             if e["state"] != "done" and e["state"] != "skipped"]
   if failed:
     raise UserError(f"{len(failed)} cells failed ({'; '.join(failed)}); see "
-                    f"{os.path.join(output_dir, batch.SUMMARY)}")
+                    f"{os.path.join(output_dir, jobs_lib.SUMMARY)}")
   summaries = []
   for cell, entry in zip(cells, summary["jobs"]):
     with open(entry["outputs"]["record"], encoding="utf-8") as f:
