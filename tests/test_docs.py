@@ -1,6 +1,7 @@
 """The documentation against the code: the README's length and quick start, every
-relative link (and #anchor) in README.md and docs/*.md, and docs/flags.md against the
-flags the `nst` command defines and the options of nst.OPTIONS.
+relative link (and #anchor) in README.md and docs/*.md, docs/design.md's module map
+against the tree, and docs/flags.md against the flags the `nst` command defines and
+the options of nst.OPTIONS.
 
 Fast: nothing here runs TensorFlow or the `nst` command.
 """
@@ -242,3 +243,16 @@ def test_readme_names_no_flag_that_does_not_exist():
   named = set(re.findall(r"(?<![\w-])--([a-z][a-z0-9_]*)", read("README.md")))
   unknown = sorted(named - known_flag_words())
   assert not unknown, f"README.md names flags nst does not have: {unknown}"
+
+
+def test_the_module_map_matches_the_code():
+  """docs/design.md names every module of nst/ (and the page), and only those (an
+  empty package __init__.py is not a module worth a row)."""
+  design = read("docs/design.md")
+  section = design[design.index("## Module map"):design.index("## A run, step by step")]
+  named = set(re.findall(r"`(nst/[\w/]+\.(?:py|html))`", section))
+  tree = {os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "nst", "**", "*"),
+                                                      recursive=True)
+          if p.endswith((".py", ".html")) and os.path.getsize(p) > 0}
+  assert not tree - named, f"modules missing from the module map: {sorted(tree - named)}"
+  assert not named - tree, f"the module map names no such module: {sorted(named - tree)}"
