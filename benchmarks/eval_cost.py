@@ -219,7 +219,7 @@ class TorchProblem:
     return flat @ flat.T
 
   def loss(self, position):
-    """Total loss of flat position [1, H*W*3], as nst.losses.total_loss ("paper")."""
+    """Total loss of flat position [1, H*W*3], as nst.engine.losses.total_loss ("paper")."""
     features = self.features(position.reshape(self.shape))
     content = sum(w * 0.5 * ((features[l] - self.content_targets[l]) ** 2).sum()
                   for l, w in self.content_weights.items())

@@ -254,10 +254,10 @@ OPTIONS = {
     "plot": True,
     "vgg_weights": None,        # None: weights.resolve's search order
     "eval_mode": "auto",        # one of EVAL_MODES (evalmode.py)
-    # Coarse-to-fine levels "size:iterations,..." (pyramid.py); "": one scale. Given,
+    # Coarse-to-fine levels "size:iterations,..." (control/coarse_to_fine.py); "": one scale. Given,
     # it sets the size and iterations in place of image_size and num_steps.
     "pyramid": "",
-    # Scale combination (scale.py): the artwork whose fine scale replaces the (one)
+    # Scale combination (control/scale_combination.py): the artwork whose fine scale replaces the (one)
     # style image's; "": none. A new style image is synthesised from the style image
     # with this one's Gram matrices at fine_style_layers (equal weights), in
     # fine_style_steps iterations (0: none), then used as the style. The layers and

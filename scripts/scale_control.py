@@ -3,14 +3,14 @@ Factors in Neural Style Transfer", CVPR 2017): the Tübingen photograph in the s
 of one artwork (--coarse_style, default The Starry Night), of another
 (--fine_style, default The Scream), and of a new style image that has the first
 one's coarse scale and the second one's fine scale (nst --fine_style_image; see
-nst/scale.py): synthesised from the coarse artwork with the fine artwork's Gram
+nst/control/scale_combination.py): synthesised from the coarse artwork with the fine artwork's Gram
 matrices at --fine_style_layers (default relu1_1,relu2_1, the authors' code at 512
 px), --fine_style_steps iterations (default: as many as the transfers).
 
 Cells use the `paper` preset (the authors' conventions) from the photograph, as the
 authors' scale-control notebook does, with --color_control (default none; the
 notebook matches both artworks' colours to the photograph first, which `histogram`
-does, see nst/scale.py). Row 1: Tübingen in the coarse artwork, in the fine one,
+does, see nst/control/scale_combination.py). Row 1: Tübingen in the coarse artwork, in the fine one,
 in the combined style; row 0 shows the photograph and, above each result, its style
 image (the combined one as synthesised).
 

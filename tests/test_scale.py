@@ -1,4 +1,4 @@
-"""Scale control by combining two artworks (--fine_style_image; nst/scale.py): the
+"""Scale control by combining two artworks (--fine_style_image; nst/control/scale_combination.py): the
 new style image takes the fine artwork's shallow-layer statistics and keeps the
 coarse artwork's layout, the transfer uses it as an ordinary run would, zero
 iterations keep the coarse artwork, an interrupted run resumes to the same image,

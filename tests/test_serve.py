@@ -211,7 +211,7 @@ def test_batch_progress_and_thumbnails(live):
 
 @pytest.mark.parametrize("path", [
     "/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd",
-    "/state.json/../../etc/passwd", "//etc/passwd", "/etc/passwd", "/nst/serve.py",
+    "/state.json/../../etc/passwd", "//etc/passwd", "/etc/passwd", "/nst/live/serve.py",
     "/tests/test_serve.py", "/image.png/..", "/favicon.ico", "/state", "/STATE.JSON"])
 def test_unknown_routes_and_path_traversal_are_404(live, path):
   live.update(FakeIterate(1))

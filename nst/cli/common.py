@@ -6,7 +6,7 @@ from absl import flags
 
 
 def list_in_help(*modules):
-  """Make --help list the flags that `modules` (names, e.g. "nst.cli") define.
+  """Make --help list the flags that `modules` (names, e.g. "nst.cli.main") define.
 
   absl's --help lists only the main module's flags, and the main module of a console
   script is setuptools' wrapper, so without this `nst --help` lists none.

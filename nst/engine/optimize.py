@@ -36,7 +36,7 @@ class Iterate:
   converged: bool         # gradient or step exactly zero: L-BFGS cannot improve further
   failed: bool            # the line search found no decrease (or a value was not finite)
   state: object = None    # tfp's LBfgsOptimizerResults: what a checkpoint saves
-  level: int = None       # coarse-to-fine level, 1-based (pyramid.py); None: one scale
+  level: int = None       # coarse-to-fine level, 1-based (runs/levels.py); None: one scale
   num_levels: int = None
 
   @property

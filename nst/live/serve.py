@@ -261,7 +261,7 @@ class Live:
 
 
 def begin_run(live, prepared, title=None):
-  """live.begin for a prepared run (nst.run.Prepared): its settings, curve weights,
+  """live.begin for a prepared run (nst.runs.plan.Plan): its settings, curve weights,
   and the colour recombination of --color_control=luminance."""
   settings = prepared.settings
   height, width = prepared.shape

@@ -2,7 +2,7 @@
 resumed, each saved as an image plus a JSON record, and laid out as a contact sheet.
 
 The figure scripts in scripts/ only say which cells a figure has and how they are laid
-out; each cell is a run through the one run path (run.py), by default from the
+out; each cell is a run through the run path (runs/plan.py), by default from the
 `original` preset, so that the figures replicate the paper with the conventions they
 were made with, whatever the command's default.
 """
@@ -74,7 +74,7 @@ def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,
               normalize_source=None, executor=None, live=None):
   """Run every cell whose result is missing or stale; return their summaries.
 
-  The cells are a batch's jobs (nst.batch.run_batch): a cell is skipped when its
+  The cells are a batch's jobs (nst.runs.batch.run_batch): a cell is skipped when its
   image and record exist with the same settings and image size (so an interrupted
   figure resumes), unless `overwrite`. Cells with normalize_vgg use factors computed
   over `normalize_source` (normalize.py). `executor`: nst.executors.LocalExecutor (the
