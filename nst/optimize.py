@@ -95,10 +95,15 @@ class Problem:
   propagation): one pixel mask [H, W] per region of the photograph, and per artwork
   its mask at the artwork's size or None (the whole artwork). Region r then takes
   artwork r's guided Gram matrices as targets, weighted by blend_weights[r].
+
+  `temporal` (video, nst/video): None, or (target [H, W, 3], weights [H, W],
+  temporal_weight): the extra pixel-space term temporal_weight * (1/D) sum c (x -
+  target)^2 of losses.total_loss. Its arrays are arguments of the traced functions,
+  as the targets are, so the frames of a clip share one trace.
   """
 
   def __init__(self, content, style, settings, weights_path=None, vgg_weights=None,
-               eval_mode="plain", guides=None):
+               eval_mode="plain", guides=None, temporal=None):
     self.settings = settings
     self.shape = tuple(content.shape)
     self.content_weights = settings.content_weights()
@@ -134,6 +139,11 @@ class Problem:
           self.style_targets[l] = (target if l not in self.style_targets
                                    else self.style_targets[l] + target)
     self._targets = (self.content_targets, self.style_targets, self.guides)
+    if temporal is not None:
+      target, weights, temporal_weight = temporal
+      self._targets += ((tf.constant(np.asarray(target, np.float32)[None]),
+                         tf.constant(np.asarray(weights, np.float32)[None, :, :, None]),
+                         tf.constant(float(temporal_weight), tf.float32)),)
 
   def _features(self, images):
     return self.model(vgg.preprocess(images), training=False)
@@ -267,14 +277,15 @@ class _Compiled:
     self.resume = tf.function(self._resume)
 
   def losses(self, position, shape, targets):
-    content_targets, style_targets, guides = targets
+    content_targets, style_targets, guides, *temporal = targets
     images = tf.reshape(position, (-1,) + shape)
     features = self.model(vgg.preprocess(images), training=False)
     return losses_lib.total_loss(
         features, content_targets, style_targets,
         self.content_weights, self.style_weights,
         self.settings.alpha, self.settings.beta, self.settings.loss_convention,
-        images=images, tv_weight=self.settings.tv_weight, guides=guides)
+        images=images, tv_weight=self.settings.tv_weight, guides=guides,
+        temporal=temporal[0] if temporal else None)
 
   def _value_and_gradients(self, position, shape, targets):
     with tf.GradientTape() as tape:
@@ -461,6 +472,7 @@ def _iterates(problem, state, num_steps, start, terms=None):
             "content": value(terms["content"]),
             "style": value(terms["style"]),
             "tv": value(terms["tv"]),
+            **({"temporal": value(terms["temporal"])} if "temporal" in terms else {}),
             "content_layers": {l: value(v) for l, v in terms["content_layers"].items()},
             "style_layers": {l: value(v) for l, v in terms["style_layers"].items()},
         },

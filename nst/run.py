@@ -90,6 +90,9 @@ class Prepared:
   guides: tuple = None    # spatial control: optimize.Problem's `guides`, or None
   request: dict = None    # the inputs and explicit options as given (pyramid levels)
   scale: object = None    # --fine_style_image: the scale combination (scale.Plan)
+  # An extra pixel-space loss term, optimize.Problem's `temporal` (nst.video sets it
+  # per frame: the previous stylised frame warped, its weights, --temporal_weight).
+  temporal: tuple = None
 
   @property
   def shape(self):
@@ -659,7 +662,8 @@ def batch_key(prepared):
   they may differ in their images, init and seed. None: this run goes alone (it
   resumes a checkpoint, has guidance masks, pyramid levels or a scale combination)."""
   if (prepared.options["resume"] or prepared.guides is not None
-      or prepared.options.get("pyramid") or prepared.scale is not None):
+      or prepared.options.get("pyramid") or prepared.scale is not None
+      or prepared.temporal is not None):
     return None
   settings = dataclasses.replace(
       prepared.settings, init="random", seed=0, style_blend_weights=None,
@@ -750,7 +754,8 @@ def _begin(prepared, optimize, device, log):
   conv_weights, normalization = network(prepared, log)
   phases.enter("targets")
   problem = optimize.Problem(prepared.content, prepared.styles, settings,
-                             vgg_weights=conv_weights, guides=prepared.guides)
+                             vgg_weights=conv_weights, guides=prepared.guides,
+                             temporal=prepared.temporal)
   x0 = None if state is not None else optimize.initial_image(
       prepared.init, prepared.content, prepared.styles[0], settings.seed)
   from nst import evalmode  # pylint: disable=g-import-not-at-top
