@@ -24,13 +24,16 @@ setup(
         "tqdm",  # the progress bar on a terminal
     ],
     extras_require={"test": ["pytest", "pytest-xdist", "hypothesis"],
-                    "ray": ["ray>=2.9"]},  # nst-batch --executor=ray
+                    "ray": ["ray>=2.9"],  # nst-batch --executor=ray
+                    # nst-video: optical flow; video files (ffmpeg ships in the wheel)
+                    "video": ["opencv-python-headless>=4.5", "imageio-ffmpeg>=0.4.8"]},
     entry_points={
         "console_scripts": [
             "nst=nst.cli:run_main",
             "nst-fetch-weights=nst.fetch_weights:run_main",
             "nst-vgg-factors=nst.vgg_factors:run_main",
             "nst-batch=nst.batch:run_main",
+            "nst-video=nst.video_cli:run_main",
         ],
     },
 )

@@ -3,7 +3,7 @@
 `paused at PHASE[:COUNT]` on stderr and waits for a signal. The test sends it then,
 so the signal's handler runs inside that phase on any machine, never before or after.
 
-  python tests/pause_entry.py PHASE[:COUNT] nst|batch|SCRIPT.py -- <its flags>
+  python tests/pause_entry.py PHASE[:COUNT] nst|batch|video|SCRIPT.py -- <its flags>
 
 SCRIPT.py: a figure script of scripts/ (e.g. scripts/figure1.py), run as its main.
 """
@@ -68,6 +68,9 @@ if __name__ == "__main__":
   elif program == "batch":
     from nst import batch
     batch.run_main()
+  elif program == "video":
+    from nst import video_cli
+    video_cli.run_main()
   elif program.endswith(".py"):
     sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
     runpy.run_path(program, run_name="__main__")

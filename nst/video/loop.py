@@ -4,8 +4,8 @@ the frame loop behind `nst-video` and `nst.video.transfer`.
 Every frame is a run of nst's one run path (run.prepare / run.execute: presets,
 colour control, records, checkpoints, the live page), its content the frame. Frame 1
 starts from the run's own --init; frame t > 1 starts from the stylised frame t-1
-warped onto it by the backward optical flow, and its loss gains Ruder et al.'s
-short-term temporal term
+warped onto it by the backward optical flow (where the flow is reliable; elsewhere
+from its own --init), and its loss gains Ruder et al.'s short-term temporal term
 
   temporal_weight * 1/D sum c (x - warp(stylised_t-1))^2
 
@@ -133,15 +133,16 @@ def transfer(video, style, output_dir=None, *, preset=None,
   """
   log = log or (lambda *_: None)
   try:
-    plan = _plan(video, style, output_dir, preset, temporal_weight, max_frames, fps,
+    plan = prepare(video, style, output_dir, preset, temporal_weight, max_frames, fps,
                  flow, overwrite, options)
   except interrupts.INTERRUPTS as e:
     raise run_lib.interrupted(e, "before the first frame; nothing was written") from None
-  return _loop(plan, callback, log, live)
+  return execute(plan, callback, log, live)
 
 
 @dataclasses.dataclass
-class _Plan:
+class Plan:
+  """A clip's checked inputs: what `execute` needs."""
   frames: list                 # float RGB 0-255, at the run's size
   style: object
   output_dir: str
@@ -155,9 +156,12 @@ class _Plan:
   record: dict = None          # video.json so far
 
 
-def _plan(video, style, output_dir, preset, temporal_weight, max_frames, fps, flow,
-          overwrite, options):
-  """Every check before any slow work; the frames read."""
+def prepare(video, style, output_dir=None, preset=None,
+            temporal_weight=DEFAULT_TEMPORAL_WEIGHT, max_frames=0, fps=0.0,
+            flow=flow_lib.DEFAULT_METHOD, overwrite=False, options=None):
+  """Every check before any slow work (TensorFlow is not imported), the frames
+  read: a Plan for `execute`. Raises UserError on anything wrong."""
+  options = dict(options or {})
   phases.enter("inputs")
   _check_video_options(temporal_weight, max_frames, fps, flow, options)
   resolved = config.resolve_options(preset, options)  # an unknown option, now
@@ -183,7 +187,7 @@ def _plan(video, style, output_dir, preset, temporal_weight, max_frames, fps, fl
   first = run_lib.prepare(frames[0], style, None, preset=preset,
                           **_frame_options(options, None))
   identity = _identity(video, frames, style, first, options, temporal_weight, flow)
-  plan = _Plan(frames=frames, style=style, output_dir=output_dir, preset=first.preset,
+  plan = Plan(frames=frames, style=style, output_dir=output_dir, preset=first.preset,
                options=dict(options), temporal_weight=float(temporal_weight),
                flow=flow, fps=float(fps) or clip_fps, identity=identity, first=first)
   if out is not None:
@@ -301,6 +305,12 @@ def _identity(video, frames, style, first, options, temporal_weight, flow):
   }))
 
 
+IDENTITY_WORDS = {"video": "--video", "frames": "frame count", "frames_sha1": "frames",
+                  "shape": "size", "style": "--style_image", "init": "--init",
+                  "settings": "settings", "temporal_weight": "--temporal_weight",
+                  "flow": "--flow"}
+
+
 def _existing(out, identity, overwrite):
   """video.json of an earlier run of this clip in out (to continue), else None;
   UserError if the folder holds another clip's (or one nst-video did not write)."""
@@ -327,8 +337,9 @@ def _existing(out, identity, overwrite):
                         "or choose another --output_dir")
   if record is not None and not overwrite:
     if record.get("identity") != identity:
-      differing = sorted(k for k in set(identity) | set(record.get("identity") or {})
-                         if (record.get("identity") or {}).get(k) != identity.get(k))
+      saved = record.get("identity") or {}
+      differing = [words for key, words in IDENTITY_WORDS.items()
+                   if saved.get(key) != identity.get(key)] or ["settings"]
       raise UserError(f"--output_dir: {out['output_dir']!r} holds a clip stylised with "
                       f"other {', '.join(differing)}; give the same inputs and flags to "
                       "continue it, --overwrite to start again, or another --output_dir")
@@ -353,7 +364,9 @@ def _clear(out):
 # --- The frame loop ------------------------------------------------------------------
 
 
-def _loop(plan, callback, log, live):
+def execute(plan, callback=None, log=None, live=None):
+  """Stylise a prepared clip frame by frame (see `transfer`); a VideoResult."""
+  log = log or (lambda *_: None)
   frames, total = plan.frames, len(plan.frames)
   out = paths(plan.output_dir) if plan.output_dir else None
   if out is not None:
@@ -388,8 +401,9 @@ def _loop(plan, callback, log, live):
         target = (prepared.content if t == 1 else init)
         weights = (np.zeros(prepared.shape, np.float32) if t == 1
                    else pair["weights"])
-        prepared = dataclasses.replace(prepared, temporal=(target, weights,
-                                                           plan.temporal_weight))
+        prepared = dataclasses.replace(
+            prepared, init=_blended_start(plan, prepared, init, weights, t),
+            temporal=(target, weights, plan.temporal_weight))
         _show(live, prepared, plan, t, entries, done_images)
         result = run_lib.execute(prepared, callback=_frame_callback(
             callback, live, prepared, t, total), log=log)
@@ -412,12 +426,13 @@ def _loop(plan, callback, log, live):
     if not run_lib.is_interruption(e):
       raise
     entries[t - 1]["state"] = "interrupted"
-    return _stopped(plan, out, entries, done_images, results, e.exit_code, t)
+    return _stopped(plan, out, entries, done_images, results, e.exit_code, t,
+                    phases.words())
   except interrupts.INTERRUPTS as e:  # the flow, a frame's checks, between frames
     if t:
       entries[t - 1]["state"] = "interrupted"
     return _stopped(plan, out, entries, done_images, results,
-                    interrupts.exit_code(e), t)
+                    interrupts.exit_code(e), t, phases.words())
   if stopped is not None:
     if stopped.stopped == "non_finite":
       record = _record(plan, entries, "failed")
@@ -426,7 +441,10 @@ def _loop(plan, callback, log, live):
                  f"not finite; frames 1-{t - 1} are kept" + run_lib.NON_FINITE_HINT)
       return VideoResult(frames=done_images, record=record, paths=out, results=results,
                          message=message, failed_exit_code=stopped.exit_code)
-    return _stopped(plan, out, entries, done_images, results, stopped.exit_code, t)
+    doing = (phases.words("step") if stopped.stopped == "interrupted"
+             else phases.words("write"))  # finished, the signal came as it was written
+    return _stopped(plan, out, entries, done_images, results, stopped.exit_code, t,
+                    doing)
   with interrupts.held() as held:  # the clip's outputs are written whole
     phases.enter("write")
     if out is not None:
@@ -463,6 +481,20 @@ def _start(first, warped):
     from nst import color  # pylint: disable=g-import-not-at-top
     return color.as_gray_rgb(color.luminance(warped))
   return np.asarray(warped, np.float32)
+
+
+def _blended_start(plan, prepared, warped, weights, t):
+  """Frame t's start: the previous stylised frame warped where the flow is reliable
+  (c = 1), the frame's own --init where it is not (c = 0: new content entering at
+  the border, disocclusions, motion boundaries), so that the border is not smeared
+  by the warp's repeated edge. Frame 1: its --init as given."""
+  if t == 1:
+    return prepared.init
+  optimize, _ = run_lib.engine()
+  own = optimize.initial_image(plan.first.init, prepared.content, prepared.styles[0],
+                               prepared.settings.seed)
+  c = np.asarray(weights, np.float32)[..., None]
+  return (c * warped + (1 - c) * own).astype(np.float32)
 
 
 def _pair(plan, out, t):
@@ -537,7 +569,7 @@ def _write_record(out, record):
     write_json(out["record"], record)
 
 
-def _stopped(plan, out, entries, done_images, results, code, t):
+def _stopped(plan, out, entries, done_images, results, code, t, doing):
   """The VideoResult of a clip stopped by a signal in frame t, its record written."""
   total = len(plan.frames)
   with interrupts.held():  # the record says what was kept, whole
@@ -551,7 +583,6 @@ def _stopped(plan, out, entries, done_images, results, code, t):
       "frame 1 is kept" if kept == 1 else "no frame was finished")
   if checkpoint:
     what += f", and frame {t}'s partial image and checkpoint"
-  doing = phases.words()
   message = (f"nst-video: interrupted in frame {t}/{total} while {doing}; {what}; "
              + ("run the same command again to continue" if out is not None else
                 "give an output_dir to be able to continue"))
