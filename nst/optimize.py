@@ -266,7 +266,9 @@ class _Compiled:
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
     self.xla = eval_mode == "xla"
-    self._terms_structure = None  # the loss terms' dict, once traced
+    # The loss terms' dict once traced, by its number of terms (a run with a temporal
+    # term has one more: nst.video), so that both kinds may share this entry.
+    self._terms_structures = {}
     if self.xla:
       # One XLA program, with the terms as extra outputs: the loop reports them.
       self._evaluate = _jit(self._value_gradients_and_terms)
@@ -302,15 +304,17 @@ class _Compiled:
       terms = self.losses(position, shape, targets)
       total = terms["total"]
     gradient = tape.gradient(total, position)
-    self._terms_structure = tf.nest.map_structure(lambda _: 0, terms)
+    flat_terms = tf.nest.flatten(terms)
+    self._terms_structures[len(flat_terms)] = tf.nest.map_structure(lambda _: 0,
+                                                                    terms)
     batch = tf.shape(position)[:1]
-    flat = tf.stack([tf.broadcast_to(t, batch) for t in tf.nest.flatten(terms)], -1)
+    flat = tf.stack([tf.broadcast_to(t, batch) for t in flat_terms], -1)
     return total, gradient, flat
 
   def unflatten_terms(self, flat):
     """losses()'s dict from _value_gradients_and_terms's flat [B, T] terms."""
     flat = np.asarray(flat)
-    return tf.nest.pack_sequence_as(self._terms_structure,
+    return tf.nest.pack_sequence_as(self._terms_structures[flat.shape[-1]],
                                     [flat[:, i] for i in range(flat.shape[-1])])
 
   def _resume(self, state, max_iterations, shape, targets):

@@ -189,14 +189,16 @@ def inputs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def whole(inputs, weights_path):
   """The clip stylised uninterrupted, through the Python API."""
+  from nst import serve  # pylint: disable=g-import-not-at-top
   out = inputs / "whole"
+  live = serve.Live()  # what --serve shows (not started: no server needed)
   result = nst.video.transfer(str(inputs / "frames"), str(inputs / "s.png"), str(out),
-                              temporal_weight=TEMPORAL_WEIGHT, **SMALL)
-  return result, out
+                              temporal_weight=TEMPORAL_WEIGHT, live=live, **SMALL)
+  return result, out, live
 
 
 def test_a_four_frame_clip_end_to_end(inputs, whole):
-  result, out = whole
+  result, out, live = whole
   assert result.complete and result.exit_code == 0 and len(result.frames) == 4
   record = json.loads((out / loop.RECORD).read_text())
   assert record["state"] == "done" and record["frames_done"] == 4
@@ -224,6 +226,12 @@ def test_a_four_frame_clip_end_to_end(inputs, whole):
   luma = np.array([0.299, 0.587, 0.114])
   for mp4_frame, png_frame in zip(decoded, result.frames):
     assert np.abs(mp4_frame @ luma - png_frame @ luma).mean() < 10
+  # The live page showed each frame's run and the table of frames.
+  state = live.state()
+  assert state["title"] == "nst-video: frame 4/4" and state["finished"]
+  assert state["batch"]["done"] == 4 and state["batch"]["total"] == 4
+  assert [row["state"] for row in state["jobs"]] == ["done"] * 4
+  assert all(row["image"] for row in state["jobs"])  # a thumbnail of each frame
   # Run again: every frame done before, kept, nothing optimised.
   again = nst.video.transfer(str(inputs / "frames"), str(inputs / "s.png"), str(out),
                              temporal_weight=TEMPORAL_WEIGHT, **SMALL)
@@ -235,7 +243,7 @@ def test_a_four_frame_clip_end_to_end(inputs, whole):
 
 def test_an_interrupt_in_frame_three_is_continued_to_the_uninterrupted_result(
     inputs, whole, tmp_path):
-  result, _ = whole
+  result, _, _ = whole
   out = tmp_path / "cut"
   args = [f"--video={inputs / 'frames'}", f"--style_image={inputs / 's.png'}",
           f"--output_dir={out}", *SMALL_FLAGS]
