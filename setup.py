@@ -25,13 +25,16 @@ setup(
         "tqdm",  # the progress bar on a terminal
     ],
     extras_require={"test": ["pytest", "pytest-xdist", "hypothesis"],
-                    "ray": ["ray>=2.9"]},  # nst-batch --executor=ray
+                    "ray": ["ray>=2.9"],  # nst-batch --executor=ray
+                    # nst-video: optical flow; video files (ffmpeg ships in the wheel)
+                    "video": ["opencv-python-headless>=4.5", "imageio-ffmpeg>=0.4.8"]},
     entry_points={
         "console_scripts": [
             "nst=nst.cli.main:run_main",
             "nst-fetch-weights=nst.cli.fetch_weights:run_main",
             "nst-vgg-factors=nst.cli.vgg_factors:run_main",
             "nst-batch=nst.cli.batch:run_main",
+            "nst-video=nst.cli.video:run_main",
         ],
     },
 )

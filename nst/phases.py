@@ -20,6 +20,7 @@ WORDS = {
     "step": "optimising",
     "level": "starting the next coarse-to-fine level",
     "synthesis": "synthesising the combined style image",
+    "flow": "computing the optical flow",  # nst-video, between two frames
     "write": "writing the outputs",
 }
 NAMES = tuple(WORDS)

@@ -3,7 +3,7 @@
 `paused at PHASE[:COUNT]` on stderr and waits for a signal. The test sends it then,
 so the signal's handler runs inside that phase on any machine, never before or after.
 
-  python tests/pause_entry.py SPEC nst|batch|SCRIPT.py -- <its flags>
+  python tests/pause_entry.py SPEC nst|batch|video|SCRIPT.py -- <its flags>
 
 SPEC: PHASE[:COUNT]; or at_step=[L:]N: wait for a signal once iteration N (of
 coarse-to-fine level L, or of any level) has been reported; or wait_at=[L:]N,...:
@@ -99,6 +99,9 @@ if __name__ == "__main__":
   elif program == "batch":
     from nst.cli import batch
     batch.run_main()
+  elif program == "video":
+    from nst.cli import video
+    video.run_main()
   elif program.endswith(".py"):
     sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
     runpy.run_path(program, run_name="__main__")

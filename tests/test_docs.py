@@ -22,20 +22,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # program (tests/test_figures.py imports scripts/figure_common.py, which defines
 # --image_size), and defining them twice is an error.
 _CLI_FLAGS = r"""
-import json
+import importlib, json, sys
 from absl import flags
-from nst.cli import main, serve_flags
-modules = (main.__name__, serve_flags.__name__)
+from nst.cli import serve_flags
+program = importlib.import_module(sys.argv[1])
+getattr(program, "_define_flags", lambda: None)()  # nst-batch defines them on demand
+modules = (program.__name__, serve_flags.__name__)
 print(json.dumps({f.name: bool(f.boolean) for module in modules
                   for f in flags.FLAGS.get_flags_for_module(module)}))
 """
 
 
 @functools.lru_cache(maxsize=None)
-def cli_flags():
-  """{name: is boolean} of every flag `nst` defines. The one place that knows which
-  modules define them: retarget it when the command-line modules move."""
-  result = subprocess.run([sys.executable, "-c", _CLI_FLAGS], cwd=ROOT,
+def cli_flags(program="nst.cli.main"):
+  """{name: is boolean} of every flag a program defines (default: `nst`'s), with
+  the shared --serve flags. The one place that knows which modules define them."""
+  result = subprocess.run([sys.executable, "-c", _CLI_FLAGS, program], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
   assert result.returncode == 0, result.stderr
   return json.loads(result.stdout.strip().splitlines()[-1])
@@ -49,8 +51,10 @@ def cli_flag_names():
 ABSL_FLAGS = {"flagfile", "help", "helpfull", "helpshort"}
 
 
-def known_flag_words():
-  flags = cli_flags()
+def known_flag_words(programs=("nst.cli.main",)):
+  flags = {}
+  for program in programs:
+    flags.update(cli_flags(program))
   return set(flags) | {f"no{name}" for name, boolean in flags.items() if boolean} | \
       ABSL_FLAGS
 
@@ -241,7 +245,8 @@ def test_flags_md_names_no_flag_that_does_not_exist():
 
 def test_readme_names_no_flag_that_does_not_exist():
   named = set(re.findall(r"(?<![\w-])--([a-z][a-z0-9_]*)", read("README.md")))
-  unknown = sorted(named - known_flag_words())
+  unknown = sorted(named - known_flag_words(("nst.cli.main", "nst.cli.batch",
+                                             "nst.cli.video")))
   assert not unknown, f"README.md names flags nst does not have: {unknown}"
 
 

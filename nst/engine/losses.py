@@ -102,11 +102,29 @@ def total_variation(images):
   return (vertical + horizontal) / tf.cast(shape[1] * shape[2] * shape[3], images.dtype)
 
 
+def temporal_loss(images, target, weights):
+  """Ruder et al.'s short-term temporal loss (GCPR 2016, eq. 5), per image:
+
+    L_temporal(x, w, c) = 1/D sum_k c_k (x_k - w_k)^2,   D = H W C,
+
+  x the image being optimised (images [B, H, W, C]), w the previous stylised frame
+  warped onto this one by the optical flow (target [1 or B, H, W, C]), c the
+  per-pixel consistency weights (weights [1 or B, H, W, 1]: 0 where disoccluded or on
+  a motion boundary, nst.video.flow.consistency), the same for the three channels.
+  Returns [B]."""
+  shape = tf.shape(images)
+  squared = tf.cast(weights, images.dtype) * tf.square(images - tf.cast(target,
+                                                                        images.dtype))
+  size = tf.cast(shape[1] * shape[2] * shape[3], images.dtype)
+  return tf.reduce_sum(squared, axis=[1, 2, 3]) / size
+
+
 def total_loss(features, content_targets, style_targets, content_weights,
                style_weights, alpha, beta, convention="paper", images=None,
-               tv_weight=0.0, guides=None):
+               tv_weight=0.0, guides=None, temporal=None):
   """alpha * L_content + beta * L_style (eq. 7), with every part that makes it up,
-  plus tv_weight * total_variation(images) when tv_weight > 0.
+  plus tv_weight * total_variation(images) when tv_weight > 0, plus
+  temporal_weight * temporal_loss when `temporal` is given.
 
   features: {layer: activations of the image being optimised}.
   content_targets: {layer: activations P_l of the photograph}.
@@ -116,9 +134,12 @@ def total_loss(features, content_targets, style_targets, content_weights,
     counterpart (the paper uses one content layer with weight 1).
   guides: None, or {style layer: (masks [R, H_l, W_l], region weights [R])} for
     spatial control: the style loss of a layer is then guided_style_layer_loss.
+  temporal: None, or (target [1, H, W, 3], weights [1, H, W, 1], temporal_weight):
+    an extra pixel-space term (video, Ruder et al. 2016; temporal_loss).
   Returns a dict of per-image tensors [B]: total, content (= sum_l w_l * L_l),
-  style (= sum_l w_l * E_l), tv (0 unless tv_weight > 0), and content_layers /
-  style_layers: {layer: unweighted L_l or E_l}.
+  style (= sum_l w_l * E_l), tv (0 unless tv_weight > 0), temporal (only when
+  `temporal` is given), and content_layers / style_layers: {layer: unweighted L_l
+  or E_l}.
   """
   content_layers = {layer: content_layer_loss(features[layer], target, convention)
                     for layer, target in content_targets.items()}
@@ -136,11 +157,17 @@ def total_loss(features, content_targets, style_targets, content_weights,
   if tv_weight > 0:  # skipped at 0, so runs without it are bitwise what they were
     tv = total_variation(images)
     total = total + tv_weight * tv
+  terms = {}
+  if temporal is not None:  # absent otherwise, so other runs are what they were
+    target, weights, temporal_weight = temporal
+    terms["temporal"] = temporal_loss(images, target, weights)
+    total = total + temporal_weight * terms["temporal"]
   return {
       "total": total,
       "content": content,
       "style": style,
       "tv": tv,
+      **terms,
       "content_layers": content_layers,
       "style_layers": style_layers,
   }

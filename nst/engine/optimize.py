@@ -97,10 +97,15 @@ class Problem:
   propagation): one pixel mask [H, W] per region of the photograph, and per artwork
   its mask at the artwork's size or None (the whole artwork). Region r then takes
   artwork r's guided Gram matrices as targets, weighted by blend_weights[r].
+
+  `temporal` (video, nst/video): None, or (target [H, W, 3], weights [H, W],
+  temporal_weight): the extra pixel-space term temporal_weight * (1/D) sum c (x -
+  target)^2 of losses.total_loss. Its arrays are arguments of the traced functions,
+  as the targets are, so the frames of a clip share one trace.
   """
 
   def __init__(self, content, style, settings, weights_path=None, vgg_weights=None,
-               eval_mode="plain", guides=None):
+               eval_mode="plain", guides=None, temporal=None):
     self.settings = settings
     self.shape = tuple(content.shape)
     self.content_weights = settings.content_weights()
@@ -135,6 +140,11 @@ class Problem:
           self.style_targets[l] = (target if l not in self.style_targets
                                    else self.style_targets[l] + target)
     self._targets = (self.content_targets, self.style_targets, self.guides)
+    if temporal is not None:
+      target, weights, temporal_weight = temporal
+      self._targets += ((tf.constant(np.asarray(target, np.float32)[None]),
+                         tf.constant(np.asarray(weights, np.float32)[None, :, :, None]),
+                         tf.constant(float(temporal_weight), tf.float32)),)
 
   def _features(self, images):
     return self.model(vgg.preprocess(images), training=False)
@@ -256,7 +266,9 @@ class _Compiled:
     self.content_weights = settings.content_weights()
     self.style_weights = settings.style_weights()
     self.xla = eval_mode == "xla"
-    self._terms_structure = None  # the loss terms' dict, once traced
+    # The loss terms' dict once traced, by its number of terms (a run with a temporal
+    # term has one more: nst.video), so that both kinds may share this entry.
+    self._terms_structures = {}
     if self.xla:
       # One XLA program, with the terms as extra outputs: the loop reports them.
       self._evaluate = _jit(self._value_gradients_and_terms)
@@ -267,14 +279,15 @@ class _Compiled:
     self.resume = tf.function(self._resume)
 
   def losses(self, position, shape, targets):
-    content_targets, style_targets, guides = targets
+    content_targets, style_targets, guides, *temporal = targets
     images = tf.reshape(position, (-1,) + shape)
     features = self.model(vgg.preprocess(images), training=False)
     return losses_lib.total_loss(
         features, content_targets, style_targets,
         self.content_weights, self.style_weights,
         self.settings.alpha, self.settings.beta, self.settings.loss_convention,
-        images=images, tv_weight=self.settings.tv_weight, guides=guides)
+        images=images, tv_weight=self.settings.tv_weight, guides=guides,
+        temporal=temporal[0] if temporal else None)
 
   def _value_and_gradients(self, position, shape, targets):
     with tf.GradientTape() as tape:
@@ -291,15 +304,17 @@ class _Compiled:
       terms = self.losses(position, shape, targets)
       total = terms["total"]
     gradient = tape.gradient(total, position)
-    self._terms_structure = tf.nest.map_structure(lambda _: 0, terms)
+    flat_terms = tf.nest.flatten(terms)
+    self._terms_structures[len(flat_terms)] = tf.nest.map_structure(lambda _: 0,
+                                                                    terms)
     batch = tf.shape(position)[:1]
-    flat = tf.stack([tf.broadcast_to(t, batch) for t in tf.nest.flatten(terms)], -1)
+    flat = tf.stack([tf.broadcast_to(t, batch) for t in flat_terms], -1)
     return total, gradient, flat
 
   def unflatten_terms(self, flat):
     """losses()'s dict from _value_gradients_and_terms's flat [B, T] terms."""
     flat = np.asarray(flat)
-    return tf.nest.pack_sequence_as(self._terms_structure,
+    return tf.nest.pack_sequence_as(self._terms_structures[flat.shape[-1]],
                                     [flat[:, i] for i in range(flat.shape[-1])])
 
   def _resume(self, state, max_iterations, shape, targets):
@@ -459,6 +474,7 @@ def _iterates(problem, state, num_steps, start, terms=None):
             "content": value(terms["content"]),
             "style": value(terms["style"]),
             "tv": value(terms["tv"]),
+            **({"temporal": value(terms["temporal"])} if "temporal" in terms else {}),
             "content_layers": {l: value(v) for l, v in terms["content_layers"].items()},
             "style_layers": {l: value(v) for l, v in terms["style_layers"].items()},
         },

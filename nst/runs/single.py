@@ -89,6 +89,9 @@ class Prepared:
   normalize_source: str = None
   guides: tuple = None    # spatial control: optimize.Problem's `guides`, or None
   artworks: list = None   # the artworks as read, before resizing (float RGB 0-255)
+  # An extra pixel-space loss term, optimize.Problem's `temporal` (nst.video sets it
+  # per frame: the previous stylised frame warped, its weights, --temporal_weight).
+  temporal: tuple = None
 
   @property
   def shape(self):
@@ -581,8 +584,9 @@ def batch_key(prepared):
   """Prepared runs with the same key can be optimised as one batch (execute_batch):
   the same image shape, network and loss, the same number of steps and reporting;
   they may differ in their images, init and seed. None: this run goes alone (it
-  resumes a checkpoint or has guidance masks)."""
-  if prepared.options["resume"] or prepared.guides is not None:
+  resumes a checkpoint, has guidance masks or a temporal term)."""
+  if (prepared.options["resume"] or prepared.guides is not None
+      or prepared.temporal is not None):
     return None
   settings = prepared.settings.without("inputs")  # the images differ, not the rest
   source = prepared.normalize_source if settings.normalize_vgg else None
@@ -672,7 +676,8 @@ def _start(prepared, log):
   conv_weights, normalization = network(prepared, log)
   phases.enter("targets")
   problem = optimize.Problem(prepared.content, prepared.styles, settings,
-                             vgg_weights=conv_weights, guides=prepared.guides)
+                             vgg_weights=conv_weights, guides=prepared.guides,
+                             temporal=prepared.temporal)
   x0 = None if state is not None else optimize.initial_image(
       prepared.init, prepared.content, prepared.styles[0], settings.seed)
   phases.enter("eval_mode")
