@@ -396,7 +396,9 @@ def parse_option(name, value):
       value = os.fspath(value)
     items = _items(value)
     if not all(isinstance(v, (str, os.PathLike)) for v in items):
-      raise ValueError("not mask files")
+      raise UserError(f"--{name}: give mask files (paths, or a comma string of them), "
+                      f"not {type(value).__name__} of "
+                      f"{', '.join(sorted({type(v).__name__ for v in items}))}")
     return tuple(os.fspath(v) for v in items)
   if kind in ("path", "image"):
     return _path_like(value, kind)

@@ -22,7 +22,6 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from nst import config
 from nst import image
 import nst
 from nst.runs import batch
@@ -278,7 +277,7 @@ def test_nst_refuses_a_huge_png_in_one_line_without_pillows_warning(folder):
 
 def test_a_jpeg_over_the_cap_is_decoded_reduced_when_the_run_needs_less(tmp_path,
                                                                      monkeypatch):
-  monkeypatch.setattr(config, "MAX_PIXELS", 40 * 40)
+  monkeypatch.setattr(image, "MAX_PIXELS", 40 * 40)  # image.py holds the cap
   image.save_image(str(tmp_path / "big.jpg"), photograph(64))
   image.save_image(str(tmp_path / "big.png"), photograph(64))
   drafted = image.load_image(str(tmp_path / "big.jpg"), need=16)
