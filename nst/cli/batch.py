@@ -4,7 +4,6 @@ nst.runs.batch; this module holds only the command line)."""
 import os
 import sys
 
-from absl import app
 from absl import flags
 
 from nst import config
@@ -141,20 +140,13 @@ def _log(message):
 
 
 def _fail(message):
-  print(f"nst-batch: error: {message}", file=sys.stderr)
-  sys.exit(UserError.exit_code)
+  common.fail("nst-batch", message)
 
 
 def run_main():
   flags = _define_flags()
-  common.list_in_help(__name__, serve_flags.__name__)
-
-  def parse(argv):
-    try:
-      return flags.FLAGS(argv)
-    except flags.Error as e:
-      _fail(f"{e}; see --help")
-  app.run(lambda argv: main(argv, flags), flags_parser=parse)
+  common.run("nst-batch", lambda argv: main(argv, flags), __name__,
+             serve_flags.__name__)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 import sys
 
+from absl import app
 from absl import flags
+
+from nst.errors import UserError
 
 
 def list_in_help(*modules):
@@ -15,3 +18,22 @@ def list_in_help(*modules):
   for module in modules:
     for flag in values.get_flags_for_module(module):
       values.register_key_flag_for_module(sys.argv[0], flag)
+
+
+def fail(program, message):
+  """Bad input: one line naming it and the fix, exit code 2, no traceback."""
+  print(f"{program}: error: {message}", file=sys.stderr)
+  sys.exit(UserError.exit_code)
+
+
+def run(program, main, module, *flag_modules):
+  """Run `main(argv)` as `program` under absl, --help listing the flags of `module`
+  and `flag_modules`; a bad flag is one line and exit code 2 (not a usage dump)."""
+  list_in_help(module, *flag_modules)
+
+  def parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      fail(program, f"{e}; see --help")
+  app.run(main, flags_parser=parse)

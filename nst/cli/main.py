@@ -8,7 +8,6 @@ restrictions), so a fresh install can be tried offline.
 import os
 import sys
 
-from absl import app
 from absl import flags
 
 from nst import config
@@ -369,21 +368,11 @@ def main(argv):
 
 
 def _fail(message):
-  print(f"nst: error: {message}", file=sys.stderr)
-  sys.exit(UserError.exit_code)
-
-
-def parse_flags(argv):
-  """absl's parser, but a bad flag is one line and exit code 2 (not a usage dump)."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(f"{e}; see --help")
+  entry.fail("nst", message)
 
 
 def run_main():
-  entry.list_in_help(__name__, serve_flags.__name__)
-  app.run(main, flags_parser=parse_flags)
+  entry.run("nst", main, __name__, serve_flags.__name__)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ style of nst's own sample artwork, so it can be tried offline.
 import os
 import sys
 
-from absl import app
 from absl import flags
 
 from nst import config
@@ -166,21 +165,11 @@ def main(argv):
 
 
 def _fail(message):
-  print(f"{PROGRAM}: error: {message}", file=sys.stderr)
-  sys.exit(UserError.exit_code)
-
-
-def parse_flags(argv):
-  """absl's parser, but a bad flag is one line and exit code 2 (not a usage dump)."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(f"{e}; see --help")
+  entry.fail(PROGRAM, message)
 
 
 def run_main():
-  entry.list_in_help(__name__, serve_flags.__name__)
-  app.run(main, flags_parser=parse_flags)
+  entry.run(PROGRAM, main, __name__, serve_flags.__name__)
 
 
 if __name__ == "__main__":
