@@ -90,11 +90,7 @@ def _common_options(flags):
   return common
 
 
-def main(argv, flags):
-  interrupts.install()  # SIGTERM as Ctrl-C from here on, manifest reading included
-  if len(argv) > 1:
-    _fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
-          "(see --help)")
+def main(flags):
   values = flags.FLAGS
   try:
     phases.enter("inputs")
@@ -145,7 +141,7 @@ def _fail(message):
 
 def run_main():
   flags = _define_flags()
-  common.run("nst-batch", lambda argv: main(argv, flags), __name__,
+  common.run("nst-batch", lambda: main(flags), __name__,
              serve_flags.__name__)
 
 

@@ -5,6 +5,7 @@ import sys
 from absl import app
 from absl import flags
 
+from nst import interrupts
 from nst.errors import UserError
 
 
@@ -27,8 +28,9 @@ def fail(program, message):
 
 
 def run(program, main, module, *flag_modules):
-  """Run `main(argv)` as `program` under absl, --help listing the flags of `module`
-  and `flag_modules`; a bad flag is one line and exit code 2 (not a usage dump)."""
+  """Run `main()` as `program` under absl, --help listing the flags of `module` and
+  `flag_modules`; a bad flag or a stray argument is one line and exit code 2 (not a
+  usage dump); SIGTERM is Ctrl-C from the start (interrupts.install)."""
   list_in_help(module, *flag_modules)
 
   def parse(argv):
@@ -36,4 +38,11 @@ def run(program, main, module, *flag_modules):
       return flags.FLAGS(argv)
     except flags.Error as e:
       fail(program, f"{e}; see --help")
-  app.run(main, flags_parser=parse)
+
+  def checked(argv):
+    interrupts.install()  # SIGTERM as Ctrl-C from here on, input checks included
+    if len(argv) > 1:
+      fail(program, f"unexpected arguments {' '.join(argv[1:])!r}; every option is "
+           "a --flag (see --help)")
+    return main()
+  app.run(checked, flags_parser=parse)

@@ -344,11 +344,7 @@ def prepare():
                          **given_options())
 
 
-def main(argv):
-  interrupts.install()  # SIGTERM as Ctrl-C from here on, input checks included
-  if len(argv) > 1:
-    _fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
-          "(see --help)")
+def main():
   live = None
   try:
     prepared = prepare()

@@ -108,11 +108,7 @@ def _inputs():
   return video, style
 
 
-def main(argv):
-  interrupts.install()  # SIGTERM as Ctrl-C from here on, input checks included
-  if len(argv) > 1:
-    _fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
-          "(see --help)")
+def main():
   live = None
   try:
     phases.enter("inputs")
