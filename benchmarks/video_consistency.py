@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import common  # pylint: disable=wrong-import-position
 from nst import image as image_lib
 from nst import sheet as sheet_lib
 from nst.video import flow as flow_lib
@@ -178,13 +179,7 @@ def main():
   for row in summary["flow"]:
     lines.append(f"| {row['case']} | " + " | ".join(f"{row[m]:.3f}"
                                                     for m in flow_lib.METHODS) + " |")
-  results = os.path.join(HERE, "results")
-  os.makedirs(results, exist_ok=True)
-  with open(os.path.join(results, f"{args.name}.json"), "w", encoding="utf-8") as f:
-    json.dump(summary, f, indent=1)
-  with open(os.path.join(results, f"{args.name}.md"), "w", encoding="utf-8") as f:
-    f.write("\n".join(lines) + "\n")
-  print("\n".join(lines))
+  common.write_results(args.name, summary, lines)
   strip(frames, rows, camera, os.path.join(args.out, "..", f"{args.name}_strip.png"))
 
 
