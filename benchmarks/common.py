@@ -42,7 +42,8 @@ def cpu_info():
 
 def describe_cpu(info):
   """One line: model (family, model), vector extensions, cores."""
-  vector = [name for name in ("avx512f", "avx2", "fma") if info[name]]
+  vector = [name for name in ("avx512f", "avx512_bf16", "amx_tile", "avx2", "fma")
+            if info.get(name)]
   return (f"{info['cpu_model']} (cpuinfo family {info['family']} model "
           f"{info['model']}); {', '.join(vector) or 'no AVX2'}; {info['cores']} cores")
 
