@@ -90,7 +90,7 @@ flags.DEFINE_float("alpha", _default("alpha"), "Content loss weight.")
 flags.DEFINE_float(
     "style_strength", _default("style_strength"),
     "How much of the artwork, 0..1, in place of --alpha: alpha = 10^-(1 + 4 s) (beta "
-    "1): 0 a faint filter, 0.25 light, 0.5 the default's, 0.75 strong, 1 mostly the "
+    "1): 0 a faint filter, 0.25 light, 0.6 the default's, 0.75 strong, 1 mostly the "
     "artwork (see README, Presets).")
 flags.DEFINE_float("beta", _default("beta"), "Style loss weight.")
 flags.DEFINE_float(
