@@ -363,5 +363,9 @@ def test_style_strength_sets_alpha_a_decade_a_quarter(pair):
   alphas = [run.prepare(content, style, image_size=32, style_strength=s).settings.alpha
             for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
   np.testing.assert_allclose(alphas, [1e-1, 1e-2, 1e-3, 1e-4, 1e-5], rtol=1e-12)
-  # The default preset's alpha is strength 0.5's.
-  assert run.prepare(content, style, image_size=32).settings.alpha == alphas[2]
+  # The default preset's alpha is strength 0.6's (10^-3.4), with max pooling.
+  default = run.prepare(content, style, image_size=32).settings
+  assert default.alpha == run.prepare(content, style, image_size=32,
+                                      style_strength=0.6).settings.alpha
+  np.testing.assert_allclose(default.alpha, 10 ** -3.4, rtol=1e-12)
+  assert default.pooling == "max"
