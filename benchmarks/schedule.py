@@ -106,7 +106,8 @@ def main(argv):
     rows.append(dict(pair=pair, schedule=ref_name, iterations=steps,
                      seconds=record["result"]["seconds"], **ref))
     cells, texts = [photo, art, quality.load(out)], ["photograph", "artwork", ref_name]
-    rows += _steps(pair, out, record, steps, photo, art, ref_name)
+    rows += _steps(pair, out, record, steps, photo, art,
+                   "reference" if REFERENCE_OPTIONS.value else "single")
     if REFERENCE_OPTIONS.value is not None:
       out, record = _single(pair, content, style, folder, steps, base, "")
       scores = quality.judge(quality.load(out), photo, art)
