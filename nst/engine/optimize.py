@@ -269,14 +269,24 @@ class _Compiled:
     # The loss terms' dict once traced, by its number of terms (a run with a temporal
     # term has one more: nst.video), so that both kinds may share this entry.
     self._terms_structures = {}
+    # Traced without autograph: the loss and both L-BFGS loops (ours and tfp's line
+    # search) are written with tf.while_loop and tf.cond already, and converting them
+    # cost about 2 s a process.
     if self.xla:
       # One XLA program, with the terms as extra outputs: the loop reports them.
-      self._evaluate = _jit(self._value_gradients_and_terms)
+      self._evaluate = tf.function(self._value_gradients_and_terms, jit_compile=True,
+                                   autograph=False)
       self.value_and_gradients = lambda *args: self._evaluate(*args)[:2]
     else:
-      self.value_and_gradients = tf.function(self._value_and_gradients)
-    self.loss_terms = tf.function(self.losses)
-    self.resume = tf.function(self._resume)
+      # One traced evaluation, called (not inlined) wherever the loop evaluates: the
+      # line search does so from several places, and each inlined copy of VGG19's
+      # forward and backward pass was traced and optimised again (9 s of a new
+      # problem's 10 on a 2-core Xeon; now about half).
+      once = dict(autograph=False, experimental_attributes={"_noinline": True})
+      self.value_and_gradients = tf.function(self._value_and_gradients, **once)
+      self._evaluate = tf.function(self._value_gradients_and_terms, **once)
+    self.loss_terms = tf.function(self.losses, autograph=False)
+    self.resume = tf.function(self._resume, autograph=False)
 
   def losses(self, position, shape, targets):
     content_targets, style_targets, guides, *temporal = targets
@@ -318,13 +328,12 @@ class _Compiled:
                                     [flat[:, i] for i in range(flat.shape[-1])])
 
   def _resume(self, state, max_iterations, shape, targets):
-    # Plain: the evaluation is traced into the loop's graph. XLA: the loop calls the
-    # XLA-compiled function (the loop itself, tfp's line search, stays a graph).
+    # The loop calls the traced evaluation (plain) or the XLA-compiled one; the loop
+    # itself, tfp's line search included, stays a graph.
     # The loop also returns the loss terms of the point it stops at, from the
     # evaluation made there (lbfgs.minimize's with_terms), so reporting a chunk costs
     # no extra forward pass; not with hager_zhang, which stays tfp's loop exactly.
-    evaluate = self.value_and_gradients if self.xla else self._value_and_gradients
-    with_terms = self._evaluate if self.xla else self._value_gradients_and_terms
+    evaluate, with_terms = self.value_and_gradients, self._evaluate
     if self.settings.line_search != "unit_first":
       state = lbfgs.minimize(lambda x: evaluate(x, shape, targets), state,
                              max_iterations, self.settings.line_search)
