@@ -125,7 +125,7 @@ def judge(result, photograph, artworks, weights_path=None):
 
 
 def load(path):
-  return image_lib.load_image(path, path)
+  return image_lib.load_image(path, label=path)
 
 
 def main():

@@ -7,8 +7,9 @@
     new_style = nst.combine_scales("coarse.jpg", "fine.jpg", image_size=256).image
 
 Options have the `nst` command's flag names and defaults (`nst.PRESETS`); bad input
-raises `nst.UserError` with the command's one-line message. TensorFlow is imported
-on the first run, not by `import nst`.
+raises `nst.UserError` with the command's one-line message and, in `.option`, the
+name of the option it is about. TensorFlow is imported on the first run, not by
+`import nst`.
 """
 
 from nst.config import DEFAULT_PRESET, OPTIONS, PRESETS

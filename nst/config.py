@@ -16,7 +16,7 @@ import os
 from nst import image as image_lib
 from nst.engine import choices
 from nst.engine import vgg
-from nst.errors import UserError
+from nst.errors import UserError, flag
 
 # The choices of the colour and spatial controls (nst/control: color.py, spatial.py).
 COLOR_CONTROLS = ("none", "luminance", "histogram")
@@ -126,8 +126,9 @@ class Settings:
       return [1.0 / num_styles] * num_styles
     if len(self.style_blend_weights) != num_styles:
       raise UserError(
-          f"--style_blend_weights has {len(self.style_blend_weights)} values but "
-          f"{num_styles} style images were given; give one weight per style image")
+          f"{flag('style_blend_weights')} has {len(self.style_blend_weights)} values "
+          f"but {num_styles} style images were given; give one weight per style image",
+          option="style_blend_weights")
     return [float(w) for w in self.style_blend_weights]
 
   def layers(self):
@@ -137,70 +138,60 @@ class Settings:
   def validate(self):
     """Raise UserError, naming the flag and the fix, for any unusable setting."""
     for name in ("alpha", "beta", "tv_weight"):
-      _check_non_negative(getattr(self, name), f"--{name}")
+      _check_non_negative(getattr(self, name), name)
     if self.alpha == 0 and self.beta == 0:
-      raise UserError("--alpha and --beta are both 0: nothing to optimise; "
-                      "make at least one positive")
+      raise UserError(f"{flag('alpha')} and {flag('beta')} are both 0: nothing to "
+                      "optimise; make at least one positive", option="alpha")
     for kind in ("content", "style"):
-      layers = getattr(self, f"{kind}_layers")
-      weights = getattr(self, f"{kind}_layer_weights")
-      vgg.check_layers(layers, f"--{kind}_layers")
-      if len(set(layers)) != len(layers):
-        raise UserError(f"--{kind}_layers lists a layer twice: {','.join(layers)}")
+      layers_option, weights_option = f"{kind}_layers", f"{kind}_layer_weights"
+      layers, weights = getattr(self, layers_option), getattr(self, weights_option)
+      check_layer_list(layers, layers_option)
       if isinstance(weights, str):
         if kind == "content" or weights not in STYLE_WEIGHT_RULES:
           raise UserError(
-              f"--{kind}_layer_weights: {weights!r} is neither a comma list of numbers"
+              f"{flag(weights_option)}: {weights!r} is neither a comma list of numbers"
               + (f" nor one of {', '.join(STYLE_WEIGHT_RULES)}" if kind == "style"
-                 else ""))
+                 else ""), option=weights_option)
       elif weights is not None:
         if len(weights) != len(layers):
           raise UserError(
-              f"--{kind}_layer_weights has {len(weights)} values but "
-              f"--{kind}_layers has {len(layers)} layers; give one weight per layer")
+              f"{flag(weights_option)} has {len(weights)} values but "
+              f"{flag(layers_option)} has {len(layers)} layers; give one weight per "
+              "layer", option=weights_option)
         for w in weights:
-          _check_non_negative(w, f"--{kind}_layer_weights")
+          _check_non_negative(w, weights_option)
     if self.alpha > 0 and not self.content_layers:
-      raise UserError("--content_layers is empty but --alpha > 0; "
-                      "name a layer (e.g. relu4_2) or set --alpha=0")
+      raise UserError(f"{flag('content_layers')} is empty but {flag('alpha')} > 0; "
+                      f"name a layer (e.g. relu4_2) or set {flag('alpha')}=0",
+                      option="content_layers")
     if self.beta > 0 and not self.style_layers:
-      raise UserError("--style_layers is empty but --beta > 0; "
-                      "name a layer (e.g. relu1_1) or set --beta=0")
-    if self.pooling not in vgg.POOLING_CHOICES:
-      raise UserError(f"--pooling must be one of {', '.join(vgg.POOLING_CHOICES)}, "
-                      f"got {self.pooling!r}")
-    if self.loss_convention not in LOSS_CONVENTIONS:
-      raise UserError(f"--loss_convention must be one of {', '.join(LOSS_CONVENTIONS)}, "
-                      f"got {self.loss_convention!r}")
-    if self.line_search not in LINE_SEARCHES:
-      raise UserError(f"--line_search must be one of {', '.join(LINE_SEARCHES)}, "
-                      f"got {self.line_search!r}")
-    if self.precision not in PRECISIONS:
-      raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, "
-                      f"got {self.precision!r}")
+      raise UserError(f"{flag('style_layers')} is empty but {flag('beta')} > 0; "
+                      f"name a layer (e.g. relu1_1) or set {flag('beta')}=0",
+                      option="style_layers")
+    check_choice(self.pooling, vgg.POOLING_CHOICES, "pooling")
+    check_choice(self.loss_convention, LOSS_CONVENTIONS, "loss_convention")
+    check_choice(self.line_search, LINE_SEARCHES, "line_search")
+    check_choice(self.precision, PRECISIONS, "precision")
     if self.style_blend_weights is not None:
       for w in self.style_blend_weights:
-        _check_non_negative(w, "--style_blend_weights")
+        _check_non_negative(w, "style_blend_weights")
       if not sum(self.style_blend_weights) > 0:
-        raise UserError("--style_blend_weights are all 0; make at least one positive")
+        raise UserError(f"{flag('style_blend_weights')} are all 0; make at least one "
+                        "positive", option="style_blend_weights")
     if self.style_scale is not None and not (
         math.isfinite(self.style_scale) and 0 < self.style_scale <= MAX_STYLE_SCALE):
-      raise UserError(f"--style_scale must be a number in (0, {MAX_STYLE_SCALE:g}] "
-                      f"(the artwork's size relative to the output's), got "
-                      f"{self.style_scale}")
-    if self.color_control not in COLOR_CONTROLS:
-      raise UserError(f"--color_control must be one of "
-                      f"{', '.join(COLOR_CONTROLS)}, got {self.color_control!r}")
-    if self.histogram_match not in HISTOGRAM_MATCHES:
-      raise UserError(f"--histogram_match must be one of "
-                      f"{', '.join(HISTOGRAM_MATCHES)}, got "
-                      f"{self.histogram_match!r}")
+      raise UserError(f"{flag('style_scale')} must be a number in "
+                      f"(0, {MAX_STYLE_SCALE:g}] (the artwork's size relative to the "
+                      f"output's), got {self.style_scale}", option="style_scale")
+    check_choice(self.color_control, COLOR_CONTROLS, "color_control")
+    check_choice(self.histogram_match, HISTOGRAM_MATCHES, "histogram_match")
     _check_masks(self)
     if self.num_steps < 1:
-      raise UserError(f"--num_steps must be at least 1, got {self.num_steps}")
+      raise UserError(f"{flag('num_steps')} must be at least 1, got {self.num_steps}",
+                      option="num_steps")
     if self.num_correction_pairs < 1:
-      raise UserError("--num_correction_pairs must be at least 1, "
-                      f"got {self.num_correction_pairs}")
+      raise UserError(f"{flag('num_correction_pairs')} must be at least 1, "
+                      f"got {self.num_correction_pairs}", option="num_correction_pairs")
     return self
 
   def check_image_shape(self, shape):
@@ -210,18 +201,32 @@ class Settings:
       deepest = max(self.layers(), key=vgg.LAYER_NAMES.index)
       raise UserError(
           f"the image is {shape[1]}x{shape[0]} px but {deepest} needs at least "
-          f"{needed} px on the shortest side; raise --image_size or use shallower "
-          "layers")
+          f"{needed} px on the shortest side; raise {flag('image_size')} or use "
+          "shallower layers", option="image_size")
+
+
+def check_layer_list(layers, option):
+  """UserError of `option` for a name that is not a VGG19 layer, or one listed
+  twice."""
+  vgg.check_layers(layers, option)
+  if len(set(layers)) != len(layers):
+    raise UserError(f"{flag(option)} lists a layer twice: {','.join(layers)}",
+                    option=option)
+
+
+def check_choice(value, choices, option):
+  """UserError of `option` unless `value` is one of `choices` (strings)."""
+  if not isinstance(value, str) or value not in choices:  # a list is no dict key
+    raise UserError(f"{flag(option)} must be one of {', '.join(choices)}, got "
+                    f"{value!r}", option=option)
 
 
 def _check_masks(settings):
-  if settings.mask_propagation not in PROPAGATIONS:
-    raise UserError(f"--mask_propagation must be one of "
-                    f"{', '.join(PROPAGATIONS)}, got "
-                    f"{settings.mask_propagation!r}")
+  check_choice(settings.mask_propagation, PROPAGATIONS, "mask_propagation")
   if settings.style_masks and not settings.content_masks:
-    raise UserError("--style_masks needs --content_masks (the photograph's regions "
-                    "that the artworks' regions style); give both or neither")
+    raise UserError(f"{flag('style_masks')} needs {flag('content_masks')} (the "
+                    "photograph's regions that the artworks' regions style); give "
+                    "both or neither", option="style_masks")
 
 
 def _weights(layers, weights, coefficient):
@@ -232,9 +237,10 @@ def _weights(layers, weights, coefficient):
   return dict(zip(layers, (float(w) for w in weights)))
 
 
-def _check_non_negative(value, flag):
+def _check_non_negative(value, option):
   if not (math.isfinite(value) and value >= 0):
-    raise UserError(f"{flag} must be a finite number >= 0, got {value}")
+    raise UserError(f"{flag(option)} must be a finite number >= 0, got {value}",
+                    option=option)
 
 
 MAX_STYLE_SCALE = 4.0  # an artwork at 4x the output's size is already 16x its pixels
@@ -314,11 +320,13 @@ def _with_strength(options, given):
     return options
   if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not (
       0.0 <= strength <= 1.0):
-    raise UserError(f"--style_strength must be a number in [0, 1] (0: faint, 0.5: "
-                    f"the default's, 1: mostly the artwork), got {strength!r}")
+    raise UserError(f"{flag('style_strength')} must be a number in [0, 1] (0: faint, "
+                    f"0.5: the default's, 1: mostly the artwork), got {strength!r}",
+                    option="style_strength")
   if "alpha" in given:
-    raise UserError("--style_strength sets --alpha (alpha = 10^-(1 + 4 s)); give one "
-                    "of them, not both")
+    raise UserError(f"{flag('style_strength')} sets {flag('alpha')} (alpha = "
+                    "10^-(1 + 4 s)); give one of them, not both",
+                    option="style_strength")
   return dict(options, alpha=alpha_of_strength(float(strength)))
 
 
@@ -327,8 +335,7 @@ def resolve_options(preset=None, given=None):
   the options in `given` (those passed explicitly, checked by check_options);
   --style_strength, when given, sets alpha."""
   preset = DEFAULT_PRESET if preset is None else preset
-  if not isinstance(preset, str) or preset not in PRESETS:
-    raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+  check_choice(preset, PRESETS, "preset")
   given = dict(given or {})
   unknown = sorted(set(given) - set(OPTIONS))
   if unknown:
@@ -402,9 +409,10 @@ def parse_option(name, value):
       value = os.fspath(value)
     items = _items(value)
     if not all(isinstance(v, (str, os.PathLike)) for v in items):
-      raise UserError(f"--{name}: give mask files (paths, or a comma string of them), "
-                      f"not {type(value).__name__} of "
-                      f"{', '.join(sorted({type(v).__name__ for v in items}))}")
+      raise UserError(f"{flag(name)}: give mask files (paths, or a comma string of "
+                      f"them), not {type(value).__name__} of "
+                      f"{', '.join(sorted({type(v).__name__ for v in items}))}",
+                      option=name)
     return tuple(os.fspath(v) for v in items)
   if kind in ("path", "image"):
     return _path_like(value, kind)
@@ -439,8 +447,8 @@ def check_options(given):
     try:
       checked[name] = parse_option(name, value)
     except (TypeError, ValueError, OverflowError) as e:
-      raise UserError(f"--{name}={_short(value)} is not a valid value ({e}); give "
-                      f"{KIND_HELP[option_kind(name)]}") from None
+      raise UserError(f"{flag(name)}={_short(value)} is not a valid value ({e}); give "
+                      f"{KIND_HELP[option_kind(name)]}", option=name) from None
   return checked
 
 

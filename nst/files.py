@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 
-from nst.errors import UserError
+from nst.errors import UserError, flag
 
 
 @contextlib.contextmanager
@@ -39,11 +39,11 @@ def _umask():
   return mask
 
 
-def ensure_writable_dir(directory, flag):
+def ensure_writable_dir(directory, option):
   """Create `directory` if needed and prove a file can be written there.
 
   Checked by writing a probe file rather than with os.access, which answers yes to
-  root even on read-only file systems. Raises UserError naming `flag`.
+  root even on read-only file systems. Raises UserError naming `option`'s flag.
   """
   directory = directory or "."
   try:
@@ -51,8 +51,9 @@ def ensure_writable_dir(directory, flag):
     with tempfile.NamedTemporaryFile(dir=directory, prefix=".nst-probe-"):
       pass
   except OSError as e:
-    raise UserError(f"{flag}: cannot write to directory {directory!r} "
-                    f"({e.strerror or e}); choose a writable location") from None
+    raise UserError(f"{flag(option)}: cannot write to directory {directory!r} "
+                    f"({e.strerror or e}); choose a writable location",
+                    option=option) from None
 
 
 def write_json(path, obj):

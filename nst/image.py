@@ -10,7 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
-from nst.errors import UserError
+from nst.errors import UserError, flag, subject
 from nst.files import atomic_path, ensure_writable_dir
 
 # The most pixels an input image may have: its header is checked before decoding
@@ -26,41 +26,44 @@ def sample_path(name):
   return str(importlib.resources.files("skimage") / "data" / name)
 
 
-def load_image(path, flag="image", need=None):
+def load_image(path, option=None, need=None, label=None):
   """Read a JPEG or PNG as float32 RGB 0-255; grayscale is expanded, alpha dropped,
   CMYK converted, 16-bit scaled.
 
   The header is read first: a file of more than MAX_PIXELS is refused before
   its pixels are decoded, except a JPEG when `need` (the longest side in px the run
   uses it at) is given: it is decoded at the smallest 1/2, 1/4 or 1/8 scale that
-  still covers `need` (libjpeg's DCT scaling), if that fits. Raises UserError naming
-  `flag` and the file for anything that is not a readable image.
+  still covers `need` (libjpeg's DCT scaling), if that fits. Raises UserError, of
+  `option`, naming the file and `label` (else the option's flag, else "image") for
+  anything that is not a readable image.
   """
   path = os.fspath(path)
+  name = subject(option, label) if option or label else "image"
   if not os.path.exists(path):
-    raise UserError(f"{flag}: no such file {path!r}; check the path")
+    raise UserError(f"{name}: no such file {path!r}; check the path", option=option)
   if os.path.isdir(path):
-    raise UserError(f"{flag}: {path!r} is a directory; give an image file")
+    raise UserError(f"{name}: {path!r} is a directory; give an image file",
+                    option=option)
   try:
     with warnings.catch_warnings():
       # Pillow warns (two raw lines) of images over its own limit; ours is lower and
       # is checked below, before any decoding.
       warnings.simplefilter("ignore", Image.DecompressionBombWarning)
       with Image.open(path) as im:
-        im = _within_cap(im, path, flag, need)
-        pixels = _pixels(im, path, flag)
+        im = _within_cap(im, path, name, option, need)
+        pixels = _pixels(im, path, name, option)
   except UserError:
     raise
   except Image.DecompressionBombError as e:  # over twice Pillow's limit: no size
-    raise UserError(f"{flag}: {path!r} declares {_declared(e)}, more than nst reads "
-                    f"({_cap_text()}); downscale it first") from None
+    raise UserError(f"{name}: {path!r} declares {_declared(e)}, more than nst reads "
+                    f"({_cap_text()}); downscale it first", option=option) from None
   except Exception as e:  # pylint: disable=broad-except  (Pillow raises many kinds)
     while e.__cause__ is not None or e.__context__ is not None:  # Pillow's own words
       e = e.__cause__ or e.__context__
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise UserError(f"{flag}: cannot read {path!r} as an image ({reason}); "
-                    "give a JPEG or PNG file") from None
-  return channels_to_rgb(pixels, f"{flag}: {path!r}")
+    raise UserError(f"{name}: cannot read {path!r} as an image ({reason}); "
+                    "give a JPEG or PNG file", option=option) from None
+  return channels_to_rgb(pixels, f"{name}: {path!r}", option)
 
 
 def _cap_text():
@@ -74,7 +77,7 @@ def _declared(error):
           else "an absurd size (a decompression bomb)")
 
 
-def _within_cap(im, path, flag, need):
+def _within_cap(im, path, name, option, need):
   """`im` (opened, not decoded) if its size is within MAX_PIXELS, a JPEG
   drafted down to fit when `need` allows it; else UserError with the sizes."""
   width, height = im.size
@@ -84,9 +87,9 @@ def _within_cap(im, path, flag, need):
     im.draft(im.mode, (need, need))  # the smallest DCT scale still >= need
     if im.size[0] * im.size[1] <= MAX_PIXELS:
       return im
-  raise UserError(f"{flag}: {path!r} is {width}x{height} px "
+  raise UserError(f"{name}: {path!r} is {width}x{height} px "
                   f"({width * height / 1e6:.0f} megapixels), more than nst reads "
-                  f"({_cap_text()}); downscale it first")
+                  f"({_cap_text()}); downscale it first", option=option)
 
 
 # Pillow modes read as they are (8 bits a channel, gray or colour, alpha dropped
@@ -98,7 +101,7 @@ _CONVERTED_MODES = {"1": "L", "P": "RGB", "PA": "RGBA", "CMYK": "RGB", "YCbCr": 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
-def _pixels(im, path, flag):
+def _pixels(im, path, name, option):
   """An opened image's pixels as float32 0-255, 2-D or H x W x channels.
 
   CMYK (and YCCK, which libjpeg delivers as CMYK) goes through Pillow's convert,
@@ -111,43 +114,46 @@ def _pixels(im, path, flag):
     return np.asarray(im).astype(np.float32)
   if mode in _SIXTEEN_BIT_MODES:  # 16-bit gray: 0-65535 to 0-255
     return np.asarray(im).astype(np.float32) * np.float32(255.0 / 65535)
-  raise UserError(f"{flag}: {path!r} has pixels of Pillow mode {mode!r} ("
+  raise UserError(f"{name}: {path!r} has pixels of Pillow mode {mode!r} ("
                   f"{_MODE_NAMES.get(mode, 'not an 8- or 16-bit gray or colour image')}"
-                  "), which nst does not read; save it as an 8-bit RGB PNG or JPEG")
+                  "), which nst does not read; save it as an 8-bit RGB PNG or JPEG",
+                  option=option)
 
 
 _MODE_NAMES = {"I": "32-bit integers", "F": "32-bit floats"}
 
 
-def to_rgb(image, what="image"):
+def to_rgb(image, what="image", option=None):
   """An array given through the API (2-D gray, gray+alpha, RGB or RGBA) -> float32
   RGB in 0-255. Integers are taken at face value and must lie in 0-255 (whatever
   their type: an int64 array of 0-255 is not scaled by int64's range); floats in
-  0-1 are scaled to 0-255, floats above 1 taken as 0-255; bools are 0 or 255."""
+  0-1 are scaled to 0-255, floats above 1 taken as 0-255; bools are 0 or 255.
+  A UserError names `what` and is of `option` (the one that gave the array)."""
   if image.dtype == bool:
     image = image.astype(np.float32) * np.float32(255.0)
   elif np.issubdtype(image.dtype, np.integer):
     if image.size and (image.min() < 0 or image.max() > 255):
       raise UserError(f"{what} holds integers in {image.min()}-{image.max()}, outside "
-                      "0-255; give pixel values in 0-255 (e.g. a 16-bit image // 257)")
+                      "0-255; give pixel values in 0-255 (e.g. a 16-bit image // 257)",
+                      option=option)
     image = image.astype(np.float32)
   elif np.issubdtype(image.dtype, np.floating):
     scale = 255.0 if image.size and image.max() <= 1.0 else 1.0
     image = image.astype(np.float32) * np.float32(scale)
   else:
     raise UserError(f"{what} has values of type {image.dtype}; give numbers in 0-255 "
-                    "(or floats in 0-1)")
-  return channels_to_rgb(image, what)
+                    "(or floats in 0-1)", option=option)
+  return channels_to_rgb(image, what, option)
 
 
-def channels_to_rgb(image, what="image"):
+def channels_to_rgb(image, what="image", option=None):
   """A float 0-255 2-D gray, gray+alpha, RGB or RGBA array -> H x W x 3 float32."""
   image = np.asarray(image, np.float32)
   if image.ndim == 2:
     image = image[..., None]
   if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:
     raise UserError(f"{what}: unsupported image shape {image.shape}; "
-                    "give a grayscale or colour JPEG or PNG")
+                    "give a grayscale or colour JPEG or PNG", option=option)
   if image.shape[-1] in (2, 4):  # drop alpha
     image = image[..., :-1]
   if image.shape[-1] == 1:
@@ -181,8 +187,8 @@ def resize(image, shape, resample="lanczos"):
   return np.clip(np.stack([np.asarray(c) for c in channels], axis=-1), 0, 255)
 
 
-def load_pair(content_path, style_path, image_size, content_flag="--content_image",
-              style_flag="--style_image", check_shape=None, min_side=1):
+def load_pair(content_path, style_path, image_size, content_option="content_image",
+              style_option="style_image", check_shape=None, min_side=1):
   """The photograph at `image_size` (longest side; 0 keeps its size) and the artwork
   rescaled to exactly the photograph's size, as the original reimplementation did.
 
@@ -190,26 +196,28 @@ def load_pair(content_path, style_path, image_size, content_flag="--content_imag
   carry no content or style. `check_shape(shape)`, if given, sees the target (H, W)
   before any resizing, so a size too small or too large is refused before work.
   """
-  content = check_min_side(load_image(content_path, content_flag), min_side,
-                           f"{content_flag}: {content_path!r}")
-  style = check_min_side(load_image(style_path, style_flag), min_side,
-                         f"{style_flag}: {style_path!r}")
+  content = check_min_side(load_image(content_path, content_option), min_side,
+                           f"{flag(content_option)}: {content_path!r}", content_option)
+  style = check_min_side(load_image(style_path, style_option), min_side,
+                         f"{flag(style_option)}: {style_path!r}", style_option)
   shape = scaled_shape(content.shape, image_size)
   if check_shape is not None:
     check_shape(shape)
   return resize(content, shape), resize(style, shape)
 
 
-def load_resized(path, shape, flag="image"):
+def load_resized(path, shape, option=None):
   """An image read and resized to exactly (H, W), e.g. another artwork or an init."""
-  return resize(load_image(path, flag), shape[:2])
+  return resize(load_image(path, option), shape[:2])
 
 
-def check_min_side(image, min_side, what):
+def check_min_side(image, min_side, what, option=None):
+  """`image`, unless its shortest side is under `min_side` px: then a UserError of
+  `option` naming `what`."""
   if min(image.shape[:2]) < min_side:
     raise UserError(f"{what} is {image.shape[1]}x{image.shape[0]} px; the layers used "
                     f"need at least {min_side} px on its shortest side; give a larger "
-                    "image")
+                    "image", option=option)
   return image
 
 
@@ -238,15 +246,17 @@ def to_uint8(image):
   return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def check_output_path(path, flag="--output"):
+def check_output_path(path, option="output"):
   """Fail before any work if `path` has no image extension or can't be written."""
   extension = os.path.splitext(path)[1].lower()
   if extension not in EXTENSIONS:
-    raise UserError(f"{flag}: {path!r} must end in one of {', '.join(EXTENSIONS)} "
-                    "(the format is chosen by extension)")
+    raise UserError(f"{flag(option)}: {path!r} must end in one of "
+                    f"{', '.join(EXTENSIONS)} (the format is chosen by extension)",
+                    option=option)
   if os.path.isdir(path):
-    raise UserError(f"{flag}: {path!r} is a directory; give a file name")
-  ensure_writable_dir(os.path.dirname(path), flag)
+    raise UserError(f"{flag(option)}: {path!r} is a directory; give a file name",
+                    option=option)
+  ensure_writable_dir(os.path.dirname(path), option)
 
 
 def save_image(path, image):

@@ -40,7 +40,7 @@ def build(folder):
   artworks = [figures.load_style(folder, common.STYLES[name], content.shape)
               for name in (sky, town)]
   mask_path = os.path.abspath(os.path.join(folder, MASK))
-  mask = spatial.load_mask(mask_path, content.shape[:2], "--images_dir")
+  mask = spatial.load_mask(mask_path, content.shape[:2], "images_dir")
   masks = (mask_path, spatial.COMPLEMENT + mask_path)
   common_options = dict(OPTIONS, num_steps=common.num_steps(), seed=common.SEED.value)
   cells = []

@@ -176,7 +176,7 @@ def test_csv_and_json_lines_give_the_same_typed_jobs(tmp_path):
 
 
 def test_product_and_sweeps_expand_to_every_combination(tmp_path):
-  contents = jobs_lib.image_list("a/cat.jpg,b/dog.png", "--content_images")
+  contents = jobs_lib.image_list("a/cat.jpg,b/dog.png", "content_images")
   sweeps = [jobs_lib.parse_sweep("alpha=1e-3,1e-2"),
             jobs_lib.parse_sweep("style_layers=relu1_1;relu1_1,relu2_1")]
   jobs = jobs_lib.product_jobs(contents, [str(tmp_path / "wave.jpg")], sweeps)
@@ -198,7 +198,7 @@ def test_product_and_sweeps_expand_to_every_combination(tmp_path):
   # Folders: their images, sorted.
   for name in ("b.png", "a.jpg", "notes.txt"):
     (tmp_path / name).write_bytes(b"")
-  assert jobs_lib.image_list(str(tmp_path), "--style_images") == [
+  assert jobs_lib.image_list(str(tmp_path), "style_images") == [
       str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
   with pytest.raises(UserError, match="not a run option"):
     jobs_lib.parse_sweep("alpah=1,2")

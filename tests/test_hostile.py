@@ -250,7 +250,7 @@ def test_gray_alpha_16_bit_and_bilevel_files_read_as_rgb(tmp_path, mode, value,
                                        ("I", "32-bit integers")])
 def test_float_and_32_bit_files_are_refused_by_their_mode(tmp_path, mode, name):
   Image.new(mode, (4, 4), 3).save(tmp_path / "x.tif")
-  refused(lambda: image.load_image(str(tmp_path / "x.tif"), "--style_image"),
+  refused(lambda: image.load_image(str(tmp_path / "x.tif"), "style_image"),
           f"--style_image: .*x.tif' has pixels of Pillow mode '{mode}' \\({name}\\)",
           tmp_path)
 
@@ -260,7 +260,7 @@ def test_a_144_megapixel_png_is_refused_from_its_header_without_a_warning(tmp_pa
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     message = refused(lambda: image.load_image(str(tmp_path / "huge.png"),
-                                               "--content_image"),
+                                               "content_image"),
                       r"huge.png' is 12000x12000 px \(144 megapixels\), more than nst "
                       r"reads \(at most 67.1 megapixels", tmp_path)
   assert not caught, [str(w.message) for w in caught]
@@ -282,7 +282,7 @@ def test_a_jpeg_over_the_cap_is_decoded_reduced_when_the_run_needs_less(tmp_path
   image.save_image(str(tmp_path / "big.png"), photograph(64))
   drafted = image.load_image(str(tmp_path / "big.jpg"), need=16)
   assert drafted.shape == (16, 16, 3)  # libjpeg's 1/4 scale, still >= 16
-  refused(lambda: image.load_image(str(tmp_path / "big.jpg"), "--style_image"),
+  refused(lambda: image.load_image(str(tmp_path / "big.jpg"), "style_image"),
           "64x64 px", tmp_path)  # no size known: refused
   refused(lambda: image.load_image(str(tmp_path / "big.png"), need=16), "64x64 px",
           tmp_path)  # a PNG can't be decoded reduced

@@ -107,7 +107,7 @@ def test_unreadable_files_name_the_flag_and_file(tmp_path, content, match):
   if content is not None:
     path.write_bytes(content)
   with pytest.raises(UserError) as e:
-    image.load_image(str(path), "--content_image")
+    image.load_image(str(path), "content_image")
   message = str(e.value)
   assert message.startswith("--content_image: ") and "photo.jpg" in message
   assert match in message and "\n" not in message
@@ -115,7 +115,7 @@ def test_unreadable_files_name_the_flag_and_file(tmp_path, content, match):
 
 def test_directory_is_not_an_image(tmp_path):
   with pytest.raises(UserError, match="is a directory"):
-    image.load_image(str(tmp_path), "--style_image")
+    image.load_image(str(tmp_path), "style_image")
 
 
 def test_output_path_checks(tmp_path):

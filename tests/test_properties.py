@@ -40,7 +40,7 @@ def test_arbitrary_bytes_never_crash_the_loader(tmp_path_factory, data):
   with open(path, "wb") as f:
     f.write(data)
   try:
-    loaded = image.load_image(path, "--content_image")
+    loaded = image.load_image(path, "content_image")
   except UserError as e:
     assert "--content_image" in str(e) and "\n" not in str(e)
   else:  # some tiny byte strings are valid images of some format

@@ -162,8 +162,8 @@ def tubingen(images_dir):
 
 def test_masks_are_read_resized_and_complemented(tubingen, tmp_path):
   _, sky = tubingen
-  mask = spatial.load_mask(sky, (48, 64), "--content_masks", (768, 1024))
-  ground = spatial.load_mask("~" + sky, (48, 64), "--content_masks", (768, 1024))
+  mask = spatial.load_mask(sky, (48, 64), "content_masks", (768, 1024))
+  ground = spatial.load_mask("~" + sky, (48, 64), "content_masks", (768, 1024))
   assert mask.shape == (48, 64) and 0 <= mask.min() and mask.max() <= 1
   np.testing.assert_allclose(mask + ground, 1, atol=1e-5)
   assert mask[0].mean() > 0.9 and mask[-1].mean() < 0.05  # sky above, town below
@@ -172,7 +172,7 @@ def test_masks_are_read_resized_and_complemented(tubingen, tmp_path):
   soft[..., 0], soft[..., 1] = 51, 255
   image.save_image(str(tmp_path / "soft.png"), soft)
   np.testing.assert_allclose(
-      spatial.load_mask(str(tmp_path / "soft.png"), (8, 8), "--content_masks"), 0.2,
+      spatial.load_mask(str(tmp_path / "soft.png"), (8, 8), "content_masks"), 0.2,
       atol=1e-6)
 
 
@@ -260,7 +260,7 @@ def test_each_region_takes_its_own_artworks_colour(tubingen, tmp_path, weights_p
   result = run.transfer(content, [red, blue], str(tmp_path / "regions.png"),
                         preset="paper", image_size=64, num_steps=20, plot=False,
                         content_masks=(sky, "~" + sky), vgg_weights=weights_path)
-  inside = spatial.load_mask(sky, result.image.shape[:2], "mask") >= 0.5
+  inside = spatial.load_mask(sky, result.image.shape[:2], "content_masks") >= 0.5
   pixels = result.image.astype(np.float64)
   sky_colour, town_colour = pixels[inside].mean(axis=0), pixels[~inside].mean(axis=0)
   distance = lambda a, b: float(np.linalg.norm(a - b))

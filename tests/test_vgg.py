@@ -78,7 +78,7 @@ def test_preprocess_is_caffe_convention_and_invertible():
 def test_unknown_layer_lists_valid_names():
   from nst.errors import UserError  # pylint: disable=g-import-not-at-top
   with pytest.raises(UserError, match="relu6_1.*conv1_1, relu1_1"):
-    vgg.check_layers(["relu6_1"], "--style_layers")
+    vgg.check_layers(["relu6_1"], "style_layers")
 
 
 def test_relu_outputs_equal_keras_vgg19_with_max_pooling(weights_path, vgg_weights):

@@ -64,19 +64,19 @@ def _jobs_from_flags(flags):
   if values.manifest and (values.content_images or values.style_images or
                           values.sweep):
     raise UserError("--manifest and --content_images/--style_images/--sweep are two "
-                    "ways to give the jobs; give one")
+                    "ways to give the jobs; give one", option="manifest")
   if values.manifest:
     return read_manifest(values.manifest)
   if not (values.content_images and values.style_images):
     raise UserError("no jobs: give --manifest=jobs.jsonl, or --content_images and "
-                    "--style_images (folders or comma lists)")
+                    "--style_images (folders or comma lists)", option="manifest")
   sweeps = [parse_sweep(s) for s in values.sweep]
   names = [name for name, _ in sweeps]
   if len(set(names)) != len(names):
     raise UserError("--sweep names an option twice; give all its values in one "
-                    "--sweep")
-  return product_jobs(image_list(values.content_images, "--content_images"),
-                      image_list(values.style_images, "--style_images"), sweeps)
+                    "--sweep", option="sweep")
+  return product_jobs(image_list(values.content_images, "content_images"),
+                      image_list(values.style_images, "style_images"), sweeps)
 
 
 def _common_options(flags):
@@ -96,16 +96,17 @@ def main(flags):
     phases.enter("inputs")
     if not values.output_dir:
       raise UserError("--output_dir: give the folder for the results (it is "
-                      "created; an existing one is resumed)")
+                      "created; an existing one is resumed)", option="output_dir")
     jobs = _jobs_from_flags(flags)
     common = _common_options(flags)
     config.resolve_options(values.preset, common)  # an unknown option, now
     if values.batch_size < 1:
-      raise UserError(f"--batch_size must be >= 1, got {values.batch_size}")
+      raise UserError(f"--batch_size must be >= 1, got {values.batch_size}",
+                      option="batch_size")
     serve_flags.check(values)
     check_batch_files(jobs, values.output_dir, values.overwrite, values.manifest,
                       common)
-    ensure_writable_dir(values.output_dir, "--output_dir")
+    ensure_writable_dir(values.output_dir, "output_dir")
     live = serve_flags.from_flags(values, "nst-batch", log=_log)
     executor = make_executor(values.executor, values.ray_address, values.ray_num_cpus)
   except UserError as e:

@@ -28,9 +28,11 @@ def check(values):
   """A UserError for a --serve option given without --serve, or a bad linger."""
   given = [n for n in ("serve_port", "serve_host", "serve_linger") if values[n].present]
   if not values.serve and given:
-    raise UserError(f"--{given[0]} only applies to the live page; add --serve")
+    raise UserError(f"--{given[0]} only applies to the live page; add --serve",
+                    option=given[0])
   if values.serve_linger < 0:
-    raise UserError(f"--serve_linger must be >= 0 seconds, got {values.serve_linger:g}")
+    raise UserError(f"--serve_linger must be >= 0 seconds, got {values.serve_linger:g}",
+                    option="serve_linger")
 
 
 def from_flags(values, program, log=None):

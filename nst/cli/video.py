@@ -79,7 +79,8 @@ def given_options():
         value = config.parse_option(name, value)
       except (TypeError, ValueError, OverflowError) as e:
         raise UserError(f"--{name}={value} is not a valid value ({e}); give "
-                        f"{config.KIND_HELP[config.option_kind(name)]}") from None
+                        f"{config.KIND_HELP[config.option_kind(name)]}",
+                        option=name) from None
     given[name] = value
   return given
 
@@ -114,7 +115,8 @@ def main():
     phases.enter("inputs")
     if not _OUTPUT_DIR.value:
       raise UserError("--output_dir: give the folder for the frames and the video (it "
-                      "is created; an interrupted clip there is continued)")
+                      "is created; an interrupted clip there is continued)",
+                      option="output_dir")
     options = given_options()
     serve_flags.check(flags.FLAGS)
     video, style = _inputs()

@@ -27,9 +27,9 @@ import numpy as np
 from nst import image as image_lib
 from nst.engine import memory
 from nst.engine import vgg
-from nst.errors import UserError
+from nst.errors import UserError, flag
 
-EXAMPLE = "--pyramid=256:300,512:100"
+EXAMPLE = f"{flag('pyramid')}=256:300,512:100"
 UPSAMPLING = "bilinear"
 
 
@@ -49,8 +49,9 @@ def parse(value):
     for item in value.split(","):
       match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", item)
       if not match:
-        raise UserError(f"--pyramid: {item.strip()!r} in {value!r} is not "
-                        f"size:iterations; give increasing levels, e.g. {EXAMPLE}")
+        raise UserError(f"{flag('pyramid')}: {item.strip()!r} in {value!r} is not "
+                        f"size:iterations; give increasing levels, e.g. {EXAMPLE}",
+                        option="pyramid")
       pairs.append((int(match[1]), int(match[2])))
   else:
     try:
@@ -60,17 +61,19 @@ def parse(value):
     if not pairs or not all(len(p) == 2 and all(isinstance(v, (int, np.integer))
                                    and not isinstance(v, bool) for v in p)
                for p in pairs):
-      raise UserError(f"--pyramid: {value!r} is not a list of (size, iterations) "
-                      f"integer pairs; give e.g. {EXAMPLE}")
+      raise UserError(f"{flag('pyramid')}: {value!r} is not a list of (size, "
+                      f"iterations) integer pairs; give e.g. {EXAMPLE}",
+                      option="pyramid")
   levels = [Level(int(size), int(iterations)) for size, iterations in pairs]
   for level in levels:
     if level.size < 1 or level.iterations < 1:
-      raise UserError(f"--pyramid: level {level.size}:{level.iterations} needs a size "
-                      f"and iterations of at least 1; give e.g. {EXAMPLE}")
+      raise UserError(f"{flag('pyramid')}: level {level.size}:{level.iterations} needs "
+                      f"a size and iterations of at least 1; give e.g. {EXAMPLE}",
+                      option="pyramid")
   sizes = [level.size for level in levels]
   if any(b <= a for a, b in zip(sizes, sizes[1:])):
-    raise UserError(f"--pyramid: sizes {','.join(map(str, sizes))} must increase "
-                    f"(coarse to fine); give e.g. {EXAMPLE}")
+    raise UserError(f"{flag('pyramid')}: sizes {','.join(map(str, sizes))} must "
+                    f"increase (coarse to fine); give e.g. {EXAMPLE}", option="pyramid")
   return levels
 
 
@@ -82,7 +85,7 @@ def text(levels):
 # Levels relative to --image_size: "0.5x:300,1x:100" (the last must be 1x, the
 # result). What the default preset uses, so that one schedule fits every size.
 _RELATIVE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*x\s*:\s*(\d+)\s*")
-RELATIVE_EXAMPLE = "--pyramid=0.5x:300,1x:100"
+RELATIVE_EXAMPLE = f"{flag('pyramid')}=0.5x:300,1x:100"
 # A preset's relative levels are dropped (one scale, the preset's --num_steps) where
 # the coarsest would be under this many px: too small to carry the artwork's strokes.
 MIN_PRESET_LEVEL = 128
@@ -100,12 +103,14 @@ def _relative_items(value):
     match = _RELATIVE.fullmatch(item)
     scale = float(match[1])
     if not 0 < scale <= 1:
-      raise UserError(f"--pyramid: {item.strip()!r} in {value!r}: a relative level's "
-                      f"scale must be in (0, 1]; give e.g. {RELATIVE_EXAMPLE}")
+      raise UserError(f"{flag('pyramid')}: {item.strip()!r} in {value!r}: a relative "
+                      f"level's scale must be in (0, 1]; give e.g. {RELATIVE_EXAMPLE}",
+                      option="pyramid")
     items.append((scale, int(match[2])))
   if items[-1][0] != 1:
-    raise UserError(f"--pyramid: {value!r}: the last relative level must be 1x (the "
-                    f"result's size); give e.g. {RELATIVE_EXAMPLE}")
+    raise UserError(f"{flag('pyramid')}: {value!r}: the last relative level must be "
+                    f"1x (the result's size); give e.g. {RELATIVE_EXAMPLE}",
+                    option="pyramid")
   return items
 
 
@@ -137,20 +142,22 @@ def resolve(options, given):
     if "pyramid" not in given:
       return _from_preset(options, given)
     if "num_steps" in given:
-      raise UserError("--pyramid sets every level's iterations; drop --num_steps")
+      raise UserError(f"{flag('pyramid')} sets every level's iterations; drop "
+                      f"{flag('num_steps')}", option="pyramid")
     if options["image_size"] <= 0:
-      raise UserError(f"--pyramid: relative levels ({options['pyramid']}) need "
-                      "--image_size > 0 (the result's size)")
+      raise UserError(f"{flag('pyramid')}: relative levels ({options['pyramid']}) need "
+                      f"{flag('image_size')} > 0 (the result's size)", option="pyramid")
     levels = relative_levels(options["pyramid"], options["image_size"])
     return levels, dict(options, pyramid=text(levels), num_steps=levels[-1].iterations)
   levels = parse(options.get("pyramid"))
   if not levels:
     return [], dict(options, pyramid="")
-  clash = [f"--{name}" for name in ("image_size", "num_steps") if name in given]
+  clash = [name for name in ("image_size", "num_steps") if name in given]
   if clash:
-    raise UserError(f"--pyramid sets every level's size and iterations; drop "
-                    f"{' and '.join(clash)} (the last level, "
-                    f"{levels[-1].size}:{levels[-1].iterations}, is the result's)")
+    raise UserError(f"{flag('pyramid')} sets every level's size and iterations; drop "
+                    f"{' and '.join(map(flag, clash))} (the last level, "
+                    f"{levels[-1].size}:{levels[-1].iterations}, is the result's)",
+                    option="pyramid")
   return levels, dict(options, pyramid=text(levels), image_size=levels[-1].size,
                       num_steps=levels[-1].iterations)
 
@@ -170,9 +177,10 @@ def check_levels(settings, content_shape, levels, eval_mode="plain"):
   height, width = level_shapes[0]
   if min(height, width) < needed:
     deepest = max(settings.layers(), key=vgg.LAYER_NAMES.index)
-    raise UserError(f"--pyramid: level 1 ({levels[0].size} px) is {width}x{height} px "
-                    f"but {deepest} needs at least {needed} px on the shortest side; "
-                    "start the pyramid at a larger size")
+    raise UserError(f"{flag('pyramid')}: level 1 ({levels[0].size} px) is "
+                    f"{width}x{height} px but {deepest} needs at least {needed} px on "
+                    "the shortest side; start the pyramid at a larger size",
+                    option="pyramid")
   available = memory.available_bytes()
   if available is None:
     return
@@ -183,9 +191,11 @@ def check_levels(settings, content_shape, levels, eval_mode="plain"):
       side = memory.largest_fitting_side(shape, settings.layers(),
                                          settings.num_correction_pairs, available,
                                          eval_mode)
-      raise UserError(f"--pyramid: level {k} ({shape[1]}x{shape[0]} px) needs about "
-                      f"{estimate / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is "
-                      f"available; end the pyramid at {side} px or less")
+      raise UserError(f"{flag('pyramid')}: level {k} ({shape[1]}x{shape[0]} px) needs "
+                      f"about {estimate / 2**30:.1f} GiB but "
+                      f"{available / 2**30:.1f} GiB is available; end the pyramid at "
+                      f"{side} px or less",
+                      option="pyramid")
 
 
 def upsample(image, shape):

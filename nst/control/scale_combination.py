@@ -61,8 +61,7 @@ import os
 import numpy as np
 
 from nst import config
-from nst.engine import vgg
-from nst.errors import UserError
+from nst.errors import UserError, flag
 
 OPTION_NAMES = ("fine_style_image", "fine_style_layers", "fine_style_steps")
 DEFAULT_LAYERS = config.OPTIONS["fine_style_layers"]  # the authors' code at 512 px
@@ -108,31 +107,33 @@ def check(options, given, num_styles):
   that is not a VGG19 layer (or twice), no layers, negative iterations, the layers
   or steps given without --fine_style_image, or a combination nst does not make."""
   if not enabled(options):
-    stray = [f"--{name}" for name in OPTION_NAMES[1:] if name in given]
+    stray = [name for name in OPTION_NAMES[1:] if name in given]
     if stray:
       verb = "apply" if len(stray) > 1 else "applies"
-      raise UserError(f"{' and '.join(stray)} only {verb} with --fine_style_image "
-                      "(the artwork whose fine scale replaces --style_image's); add it "
-                      "or drop them")
+      raise UserError(f"{' and '.join(map(flag, stray))} only {verb} with "
+                      f"{flag('fine_style_image')} (the artwork whose fine scale "
+                      f"replaces {flag('style_image')}'s); add it or drop them",
+                      option=stray[0])
     return
   layers = layers_of(options["fine_style_layers"])
   if not layers:
-    raise UserError("--fine_style_layers is empty; name the shallow layers whose Gram "
-                    "matrices come from --fine_style_image, e.g. "
-                    + ",".join(DEFAULT_LAYERS))
-  vgg.check_layers(layers, "--fine_style_layers")
-  if len(set(layers)) != len(layers):
-    raise UserError(f"--fine_style_layers lists a layer twice: {','.join(layers)}")
+    raise UserError(f"{flag('fine_style_layers')} is empty; name the shallow layers "
+                    f"whose Gram matrices come from {flag('fine_style_image')}, e.g. "
+                    + ",".join(DEFAULT_LAYERS), option="fine_style_layers")
+  config.check_layer_list(layers, "fine_style_layers")
   steps = options["fine_style_steps"]
   if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-    raise UserError(f"--fine_style_steps must be a whole number >= 0 (0: the coarse "
-                    f"artwork as it is), got {steps!r}")
+    raise UserError(f"{flag('fine_style_steps')} must be a whole number >= 0 (0: the "
+                    f"coarse artwork as it is), got {steps!r}",
+                    option="fine_style_steps")
   if num_styles != 1:
-    raise UserError(f"--fine_style_image combines two artworks' scales: give exactly "
-                    f"one --style_image (the coarse-scale one), not {num_styles}")
+    raise UserError(f"{flag('fine_style_image')} combines two artworks' scales: give "
+                    f"exactly one {flag('style_image')} (the coarse-scale one), not "
+                    f"{num_styles}", option="fine_style_image")
   if options.get("content_masks"):
-    raise UserError("--fine_style_image does not combine with --content_masks; drop "
-                    "one of them")
+    raise UserError(f"{flag('fine_style_image')} does not combine with "
+                    f"{flag('content_masks')}; drop one of them",
+                    option="fine_style_image")
 
 
 def style_output(output):

@@ -31,7 +31,7 @@ from nst import config
 from nst import image as image_lib
 from nst.engine import guidance
 from nst.engine import vgg
-from nst.errors import UserError
+from nst.errors import UserError, flag
 
 PROPAGATIONS = config.PROPAGATIONS
 COMPLEMENT = "~"
@@ -49,35 +49,37 @@ def parse(spec):
   return spec, False
 
 
-def load_mask(spec, shape, flag, original_shape=None):
-  """The mask of `spec` as float32 0-1 [H, W] at `shape` (H, W); a UserError naming
-  `flag` and the file when it can't be read, has another aspect ratio than the
+def load_mask(spec, shape, option, original_shape=None):
+  """The mask of `spec` as float32 0-1 [H, W] at `shape` (H, W); a UserError of
+  `option` naming the file when it can't be read, has another aspect ratio than the
   image it guides (of `original_shape`, default `shape`) or covers nothing."""
   if spec == WHOLE:
     return np.ones(shape[:2], np.float32)
   path, complement = parse(spec)
   if not path:
-    raise UserError(f"{flag}: {spec!r} names no file; give a mask image (or ~file for "
-                    "its complement)")
+    raise UserError(f"{flag(option)}: {spec!r} names no file; give a mask image (or "
+                    "~file for its complement)", option=option)
   # load_image checks existence, readability and format; grey is repeated to RGB.
-  mask = image_lib.load_image(path, flag)[..., 0] / 255.0
+  mask = image_lib.load_image(path, option)[..., 0] / 255.0
   height, width = original_shape[:2] if original_shape is not None else shape[:2]
   aspect = height / width
   if abs(mask.shape[0] / mask.shape[1] - aspect) > ASPECT_TOLERANCE * aspect:
     raise UserError(
-        f"{flag}: {path!r} is {mask.shape[1]}x{mask.shape[0]} px but the image it "
-        f"guides is {width}x{height}; a guidance mask must have that image's aspect "
-        "ratio (draw it over the image)")
+        f"{flag(option)}: {path!r} is {mask.shape[1]}x{mask.shape[0]} px but the image "
+        f"it guides is {width}x{height}; a guidance mask must have that image's aspect "
+        "ratio (draw it over the image)", option=option)
   if complement:
     mask = 1.0 - mask
-  what = f"{flag}: {spec!r}" + (" (the complement of the file)" if complement else "")
+  what = (f"{flag(option)}: {spec!r}"
+          + (" (the complement of the file)" if complement else ""))
   if not mask.max() > 0:
     raise UserError(f"{what} is all black: its region is empty; a guidance mask is "
-                    "white (1) where its region is")
+                    "white (1) where its region is", option=option)
   mask = resize(mask, shape[:2])
   if not mask.max() > 0:
     raise UserError(f"{what}: its region vanishes at {shape[1]}x{shape[0]} px; "
-                    "raise --image_size or give a larger region")
+                    f"raise {flag('image_size')} or give a larger region",
+                    option=option)
   return mask
 
 
@@ -94,10 +96,12 @@ def check_counts(content_masks, style_masks, num_styles):
   """One artwork per region, one style mask (if any) per artwork; else a UserError."""
   if len(content_masks) != num_styles:
     raise UserError(
-        f"--content_masks has {len(content_masks)} masks but --style_image has "
-        f"{num_styles} images; give one style image per region, in the same order "
-        "(region r takes the style of image r)")
+        f"{flag('content_masks')} has {len(content_masks)} masks but "
+        f"{flag('style_image')} has {num_styles} images; give one style image per "
+        "region, in the same order (region r takes the style of image r)",
+        option="content_masks")
   if style_masks and len(style_masks) != num_styles:
     raise UserError(
-        f"--style_masks has {len(style_masks)} masks but --style_image has "
-        f"{num_styles} images; give one per style image ('all' for a whole artwork)")
+        f"{flag('style_masks')} has {len(style_masks)} masks but {flag('style_image')} "
+        f"has {num_styles} images; give one per style image ('all' for a whole "
+        "artwork)", option="style_masks")

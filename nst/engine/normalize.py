@@ -25,7 +25,7 @@ from nst import image as image_lib
 from nst import phases
 from nst.engine import vgg
 from nst.engine import weights as weights_lib
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.files import atomic_path
 
 NORMALIZE_IMAGE_SIZE = 256
@@ -46,11 +46,13 @@ def image_paths(source):
   else:
     paths = [p for p in source.split(",") if p]
   if not paths:
-    raise UserError(f"--normalize_images: no .png/.jpg images in {source!r}; "
-                    "point it at a folder of natural photographs")
+    raise UserError(f"{flag('normalize_images')}: no .png/.jpg images in {source!r}; "
+                    "point it at a folder of natural photographs",
+                    option="normalize_images")
   for p in paths:
     if not os.path.isfile(p):
-      raise UserError(f"--normalize_images: {p!r} is not a file")
+      raise UserError(f"{flag('normalize_images')}: {p!r} is not a file",
+                      option="normalize_images")
   return paths
 
 
@@ -124,7 +126,7 @@ def load_or_compute(weights_path, pooling, source, conv_weights=None, log=print)
       return {l: data[l] for l in RELU_LAYERS}, dict(meta, cache=path)
   images = []
   for p in paths:
-    img = image_lib.load_image(p, "--normalize_images")
+    img = image_lib.load_image(p, "normalize_images")
     images.append(image_lib.resize(
         img, image_lib.scaled_shape(img.shape, NORMALIZE_IMAGE_SIZE)))
   if conv_weights is None:

@@ -11,7 +11,7 @@ its flags (layer names included) and fail on bad input in a fraction of a second
 
 import os
 
-from nst.errors import UserError
+from nst.errors import UserError, subject
 
 # Input convention of the Keras/Caffe VGG weights: BGR channel order, mean pixel
 # subtracted (in BGR order), values in 0-255.
@@ -59,12 +59,13 @@ def min_image_side(layers):
   return 2 ** max(downsampling(layer) for layer in layers)
 
 
-def check_layers(layers, flag):
-  """Raise UserError naming `flag` if any name in `layers` is not a VGG19 layer."""
+def check_layers(layers, option=None, label=None):
+  """Raise UserError of `option`, naming it (or `label`, for a list that is no
+  option), if any name in `layers` is not a VGG19 layer."""
   for layer in layers:
     if layer not in LAYER_NAMES:
-      raise UserError(f"unknown layer {layer!r} in {flag}; valid layers are: "
-                      + ", ".join(LAYER_NAMES))
+      raise UserError(f"unknown layer {layer!r} in {subject(option, label)}; valid "
+                      "layers are: " + ", ".join(LAYER_NAMES), option=option)
 
 
 def preprocess(rgb):
@@ -114,7 +115,7 @@ def build_feature_model(weights_path, layers, pooling="avg", weights=None,
   import keras
 
   layers = list(dict.fromkeys(layers))
-  check_layers(layers, "layers")
+  check_layers(layers, label="layers")
   if pooling not in POOLING_CHOICES:
     raise ValueError(f"pooling must be one of {POOLING_CHOICES}, got {pooling!r}")
   if weights is None:

@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 import urllib.request
 
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.files import atomic_path
 
 FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -83,8 +83,9 @@ def resolve(path=None):
   """The verified weights file to use; raises UserError saying how to get one."""
   if path:
     if not os.path.isfile(path):
-      raise UserError(f"--vgg_weights: no such file {str(path)!r}; give the path of "
-                      f"{FILENAME} or run {FETCH_COMMAND}")
+      raise UserError(f"{flag('vgg_weights')}: no such file {str(path)!r}; give the "
+                      f"path of {FILENAME} or run {FETCH_COMMAND}",
+                      option="vgg_weights")
     return verify(path)
   candidates = [weights_dir() / FILENAME, keras_cache_path()]
   for candidate in candidates:
@@ -92,7 +93,8 @@ def resolve(path=None):
       return verify(candidate)
   raise UserError("VGG19 weights not found (looked for "
                   + " and ".join(str(c) for c in candidates)
-                  + f"); run {FETCH_COMMAND}, or pass --vgg_weights=PATH")
+                  + f"); run {FETCH_COMMAND}, or pass {flag('vgg_weights')}=PATH",
+                  option="vgg_weights")
 
 
 def fetch(dest_dir=None, timeout=10.0, log=print):
@@ -128,7 +130,8 @@ def fetch(dest_dir=None, timeout=10.0, log=print):
       errors.append(f"{source}: {e}")
       log(f"  failed: {e}")
   raise UserError("could not fetch the VGG19 weights (" + "; ".join(errors) + "); "
-                  f"download {FILENAME} by hand and pass --vgg_weights=PATH")
+                  f"download {FILENAME} by hand and pass {flag('vgg_weights')}=PATH",
+                  option="vgg_weights")
 
 
 def _fetch_from_keras(out_path, timeout):

@@ -24,7 +24,7 @@ from PIL import Image
 
 from nst import image as image_lib
 from nst import interrupts
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.live import server
 from nst.live.server import is_loopback  # pylint: disable=unused-import  (serve.is_loopback)
 from nst.runs import records
@@ -208,26 +208,31 @@ class Live:
     """Listen on host:port (port 0: a free one) in daemon threads; return the URL.
     Raises UserError naming --serve_port / --serve_host when it cannot listen."""
     if not isinstance(port, int) or not 0 <= port <= 65535:
-      raise UserError(f"--serve_port must be 0 (a free port) or 1-65535, got {port}")
+      raise UserError(f"{flag('serve_port')} must be 0 (a free port) or 1-65535, got "
+                      f"{port}", option="serve_port")
     if not host:
-      raise UserError("--serve_host: give an address to listen on (127.0.0.1, the "
-                      "default, keeps the page on this machine)")
+      raise UserError(f"{flag('serve_host')}: give an address to listen on (127.0.0.1, "
+                      "the default, keeps the page on this machine)",
+                      option="serve_host")
     try:
       family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     except (socket.gaierror, UnicodeError) as e:
-      raise UserError(f"--serve_host: cannot resolve {host!r} ({e}); give an address "
-                      "of this machine, e.g. 127.0.0.1") from None
+      raise UserError(f"{flag('serve_host')}: cannot resolve {host!r} ({e}); give an "
+                      "address of this machine, e.g. 127.0.0.1",
+                      option="serve_host") from None
     try:
       self._server = server.listen(self, family, host, port)
     except PermissionError:
-      raise UserError(f"--serve_port: port {port} needs privileges; choose one above "
-                      "1023, or 0 for a free port") from None
+      raise UserError(f"{flag('serve_port')}: port {port} needs privileges; choose one "
+                      "above 1023, or 0 for a free port", option="serve_port") from None
     except OSError as e:
       if e.errno == errno.EADDRINUSE:
-        raise UserError(f"--serve_port: port {port} on {host} is in use; choose "
-                        "another, or 0 for a free port") from None
-      raise UserError(f"--serve_host: cannot listen on {host!r} ({e.strerror}); give "
-                      "an address of this machine, e.g. 127.0.0.1") from None
+        raise UserError(f"{flag('serve_port')}: port {port} on {host} is in use; "
+                        "choose another, or 0 for a free port",
+                        option="serve_port") from None
+      raise UserError(f"{flag('serve_host')}: cannot listen on {host!r} "
+                      f"({e.strerror}); give an address of this machine, e.g. 127.0.0.1",
+                      option="serve_host") from None
     self._thread = threading.Thread(target=self._server.serve_forever,
                                     kwargs={"poll_interval": 0.2},
                                     name="nst-serve", daemon=True)

@@ -28,7 +28,7 @@ from nst import phases
 from nst import sheet as sheet_lib
 from nst.control import scale_combination as scale
 from nst.control import spatial
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.files import ensure_writable_dir
 from nst.files import write_json
 from nst.runs import plan as run
@@ -109,7 +109,7 @@ def check_batch_files(jobs, output_dir, overwrite=False, manifest=None, common=N
   """Before anything runs: no job (nor the batch's summary and sheet) writes onto an
   input of any job or the manifest, whatever --overwrite says; and, without it, no
   file in `output_dir` that nst did not write is replaced. UserError naming both."""
-  inputs = [("--manifest", manifest)] if manifest else []
+  inputs = [(flag("manifest"), manifest)] if manifest else []
   for job in jobs:
     inputs += [(f"{job.source}: content", job.content)]
     inputs += [(f"{job.source}: style", s) for s in job.style]
@@ -127,21 +127,24 @@ def check_batch_files(jobs, output_dir, overwrite=False, manifest=None, common=N
     if os.path.exists(path) and _inode(path) in by_inode:
       source_what, source = by_inode[_inode(path)]
       raise UserError(f"{what} {path!r} would replace {source_what} {source!r}; "
-                      "nst-batch never writes onto its inputs, whatever --overwrite "
-                      "says; give another output name or --output_dir")
+                      f"nst-batch never writes onto its inputs, whatever "
+                      f"{flag('overwrite')} says; give another output name or "
+                      f"{flag('output_dir')}", option="output_dir")
   if overwrite:
     return
   for job in jobs:
     if not nst_wrote(job.output(output_dir)):
       raise UserError(f"{job.source}: {job.output(output_dir)!r} exists and nst did "
-                      "not write it (no record of it beside it); pass --overwrite to "
-                      "replace it, or give the job another output name")
+                      "not write it (no record of it beside it); pass "
+                      f"{flag('overwrite')} to replace it, or give the job another "
+                      "output name", option="overwrite")
   summary = os.path.join(output_dir, SUMMARY)
   if not _nst_summary(summary) or (os.path.exists(os.path.join(output_dir, SHEET))
                                    and not os.path.exists(summary)):
-    raise UserError(f"--output_dir: {output_dir!r} holds a {SUMMARY} or {SHEET} that "
-                    "nst-batch did not write; pass --overwrite to replace them, or "
-                    "choose another --output_dir")
+    raise UserError(f"{flag('output_dir')}: {output_dir!r} holds a {SUMMARY} or "
+                    f"{SHEET} that nst-batch did not write; pass {flag('overwrite')} "
+                    f"to replace them, or choose another {flag('output_dir')}",
+                    option="output_dir")
 
 
 def run_job(job, output_dir, common, preset, overwrite=False, log=print, live=None,
@@ -311,10 +314,11 @@ def run_batch(jobs, output_dir, common=None, preset=None, executor=None,
   the file the jobs came from, never written over (check_batch_files)."""
   common = dict(common or {})
   if not isinstance(batch_size, int) or batch_size < 1:
-    raise UserError(f"--batch_size must be a whole number >= 1, got {batch_size!r}")
+    raise UserError(f"{flag('batch_size')} must be a whole number >= 1, got "
+                    f"{batch_size!r}", option="batch_size")
   executor = executor or LocalExecutor()  # the caller closes an executor it gave
   check_batch_files(jobs, output_dir, overwrite, manifest, common)
-  ensure_writable_dir(output_dir, "--output_dir")
+  ensure_writable_dir(output_dir, "output_dir")
   start = time.perf_counter()
   entries = [job_entry(job, output_dir) for job in jobs]
   summary = dict(output_dir=os.path.abspath(output_dir), executor=executor.name,

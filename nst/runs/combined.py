@@ -16,7 +16,7 @@ from nst import interrupts
 from nst import phases
 from nst.control import color
 from nst.control import scale_combination
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.runs import levels as levels_lib
 from nst.runs import outputs
 from nst.runs import records
@@ -61,9 +61,10 @@ def prepare(options, preset, coarse, fine, output, shape, style_scale,
     main = records.paths(output)["checkpoint"]
     if not os.path.isfile(main) and not (
         reuse and os.path.isfile(records.paths(out)["record"])):
-      raise UserError(f"--resume: no checkpoint {main!r} nor "
+      raise UserError(f"{flag('resume')}: no checkpoint {main!r} nor "
                       f"{records.paths(out)['checkpoint']!r} (one is written when a "
-                      "run is interrupted); run without --resume")
+                      f"run is interrupted); run without {flag('resume')}",
+                      option="resume")
   try:
     # Resuming, the synthesis's files are this run's own: no --overwrite needed.
     given = dict(scale_combination.synthesis_options(options, side, layers, steps),
@@ -72,11 +73,13 @@ def prepare(options, preset, coarse, fine, output, shape, style_scale,
                               options=config.resolve_options(preset, given))
   except UserError as e:
     raise UserError(f"combining scales (the synthesis of the new style image from "
-                    f"--style_image and --fine_style_image): {e}") from None
+                    f"{flag('style_image')} and {flag('fine_style_image')}): {e}",
+                    option="fine_style_image") from None
   if reuse and single.done_before(prepared) is None:
-    raise UserError(f"--resume: the combined style image {out!r} of this run is not "
-                    "complete or was made with other settings; drop --resume and pass "
-                    "--overwrite to start again")
+    raise UserError(f"{flag('resume')}: the combined style image {out!r} of this run "
+                    "is not complete or was made with other settings; drop "
+                    f"{flag('resume')} and pass {flag('overwrite')} to start again",
+                    option="resume")
   return Combination(run=prepared, layers=layers, steps=steps, fine_path=fine_path,
                      color_matched=color_matched, reuse=reuse)
 
@@ -106,7 +109,8 @@ def combine_scales(coarse, fine, output=None, *, image_size=None,
     given.update({k: v for k, v in options.items()
                   if k not in scale_combination.SHARED})
     if num_steps < 1:
-      raise UserError(f"num_steps must be at least 1, got {num_steps}")
+      raise UserError(f"num_steps must be at least 1, got {num_steps}",
+                      option="num_steps")
     prepared = single.prepare(coarse, fine, output, preset=preset,
                               options=config.resolve_options(preset, given))
   except interrupts.INTERRUPTS as e:
@@ -182,7 +186,7 @@ def _synthesis(combination, log):
   synthesis = combination.run
   out = synthesis.output
   if combination.reuse:
-    new_style = image_lib.load_image(out, "--fine_style_image")
+    new_style = image_lib.load_image(out, "fine_style_image")
     with open(records.paths(out)["record"], encoding="utf-8") as f:
       record = json.load(f)
     if log is not None:
@@ -211,8 +215,9 @@ def _synthesis(combination, log):
         f"{phases.words()}, before its first step; nothing was written",
         e.exit_code) from None
   if result.partial:
-    where = (f"; its partial image and checkpoint are beside {out!r}; add --resume "
-             "to continue" if out and result.stopped == "interrupted" else "")
+    where = (f"; its partial image and checkpoint are beside {out!r}; add "
+             f"{flag('resume')} to continue" if out and result.stopped == "interrupted"
+             else "")
     raise single.RunError(
         f"{'interrupted' if result.stopped == 'interrupted' else 'stopped'} while "
         f"synthesising the combined style image (step {result.last.iteration}/"
@@ -221,7 +226,8 @@ def _synthesis(combination, log):
   if result.signal_exit_code:  # came while its outputs were written: they are whole
     raise single.RunError(
         "interrupted after synthesising the combined style image"
-        + (f"; it is kept in {out!r}; add --resume to continue" if out else ""),
+        + (f"; it is kept in {out!r}; add {flag('resume')} to continue" if out
+           else ""),
         result.signal_exit_code)
   # As written: a resumed run gives the same image.
   return result.image.astype(np.float32), result.record
@@ -254,5 +260,5 @@ def _kept(combination, error):
     return error
   return single.RunError(
       f"interrupted while {phases.words()}, before the transfer's first step; the "
-      f"combined style image {out!r} is kept; add --resume to continue",
+      f"combined style image {out!r} is kept; add {flag('resume')} to continue",
       error.exit_code)

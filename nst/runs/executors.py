@@ -5,7 +5,7 @@ import os
 import socket
 
 from nst import interrupts
-from nst.errors import UserError
+from nst.errors import UserError, flag
 
 
 class LocalExecutor:
@@ -34,8 +34,8 @@ class RayExecutor:
     try:
       import ray  # pylint: disable=g-import-not-at-top
     except ImportError:
-      raise UserError('--executor=ray needs Ray: pip install -e ".[ray]" (or pip '
-                      'install "ray>=2.9")') from None
+      raise UserError(f'{flag("executor")}=ray needs Ray: pip install -e ".[ray]" (or '
+                      'pip install "ray>=2.9")', option="executor") from None
     self.ray = ray
     self.started = not ray.is_initialized()
     if self.started:
@@ -47,9 +47,10 @@ class RayExecutor:
           ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                    log_to_driver=True)
       except (ConnectionError, RuntimeError, ValueError) as e:
-        raise UserError(f"--ray_address: cannot connect to Ray at {address!r} ({e}); "
-                        "start it with `ray start --head`, or omit --ray_address for "
-                        "a local instance") from None
+        raise UserError(f"{flag('ray_address')}: cannot connect to Ray at {address!r} "
+                        f"({e}); start it with `ray start --head`, or omit "
+                        f"{flag('ray_address')} for a local instance",
+                        option="ray_address") from None
     resources = ray.cluster_resources()
     self.gpus = int(resources.get("GPU", 0))
     self.parallelism = self.gpus or max(1, int(resources.get("CPU", 1)))
@@ -110,4 +111,5 @@ def make_executor(name, address=None, num_cpus=None):
     return LocalExecutor()
   if name == "ray":
     return RayExecutor(address, num_cpus)
-  raise UserError(f"--executor must be local or ray, got {name!r}")
+  raise UserError(f"{flag('executor')} must be local or ray, got {name!r}",
+                  option="executor")

@@ -15,7 +15,7 @@ from nst import image as image_lib
 from nst import interrupts
 from nst import sheet as sheet_lib
 from nst.engine import normalize
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.files import write_json
 from nst.runs import batch
 from nst.runs import executors
@@ -43,10 +43,12 @@ def images_dir(flag_value):
   """The reference images folder: the flag, else $NST_IMAGES_DIR."""
   folder = flag_value or os.environ.get(IMAGES_DIR_ENV)
   if not folder:
-    raise UserError(f"no reference images folder: pass --images_dir or set "
-                    f"{IMAGES_DIR_ENV} (see the README for where to get the images)")
+    raise UserError(f"no reference images folder: pass {flag('images_dir')} or set "
+                    f"{IMAGES_DIR_ENV} (see the README for where to get the images)",
+                    option="images_dir")
   if not os.path.isdir(folder):
-    raise UserError(f"--images_dir: {folder!r} is not a folder")
+    raise UserError(f"{flag('images_dir')}: {folder!r} is not a folder",
+                    option="images_dir")
   return folder
 
 
@@ -61,13 +63,13 @@ def load_pair(folder, content_name, style_name, image_size):
   """Photograph at `image_size` (longest side) and artwork rescaled to its size."""
   return image_lib.load_pair(os.path.join(folder, content_name),
                              os.path.join(folder, style_name), image_size,
-                             "--images_dir", "--images_dir")
+                             "images_dir", "images_dir")
 
 
 def load_style(folder, style_name, shape):
   """Another artwork for the same photograph, rescaled to its `shape`."""
   return image_lib.load_resized(os.path.join(folder, style_name), shape,
-                                "--images_dir")
+                                "images_dir")
 
 
 def run_cells(cells, output_dir, weights_path, overwrite=False, log=print,

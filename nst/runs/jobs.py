@@ -12,7 +12,7 @@ import unicodedata
 
 from nst import config
 from nst import image as image_lib
-from nst.errors import UserError
+from nst.errors import UserError, flag
 
 SUMMARY = "summary.json"
 SHEET = "sheet.png"
@@ -28,13 +28,13 @@ _items = config._items  # pylint: disable=protected-access
 
 def parse_value(name, value, where):
   """`value` (text, or a JSON value) of option `name` as the run API takes it
-  (config.parse_option, as nst reads its flag); a UserError naming `where` (e.g.
-  'jobs.csv:3') if it is not one."""
+  (config.parse_option, as nst reads its flag); a UserError of option `name`
+  naming `where` (e.g. 'jobs.csv:3') if it is not one."""
   try:
     return config.parse_option(name, value)
   except (TypeError, ValueError, OverflowError) as e:
     raise UserError(f"{where}: {name}={value!r} is not a valid value ({e}); give "
-                    f"{config.KIND_HELP[kind(name)]}") from None
+                    f"{config.KIND_HELP[kind(name)]}", option=name) from None
 
 
 @dataclasses.dataclass
@@ -61,11 +61,12 @@ def read_manifest(path):
   Each line: content (a path), style (a path, a list or a comma list: blended),
   optionally output (a file name in --output_dir; default from the inputs' names),
   preset, and any run option by its flag name. Relative image paths are relative to
-  the manifest's folder. Raises UserError naming the line for anything malformed.
+  the manifest's folder. Raises UserError naming the line for anything malformed
+  (of option "manifest", nst-batch's flag, unless a run option's value is bad).
   """
   if not os.path.isfile(path):
-    raise UserError(f"--manifest: no such file {path!r}; give a .jsonl or .csv file "
-                    "of jobs")
+    raise UserError(f"{flag('manifest')}: no such file {path!r}; give a .jsonl or .csv "
+                    "file of jobs", option="manifest")
   extension = os.path.splitext(path)[1].lower()
   try:
     # utf-8-sig: spreadsheets save CSV with a byte-order mark, read as no character.
@@ -75,12 +76,14 @@ def read_manifest(path):
       elif extension == ".csv":
         rows = list(_csv_rows(f, path))
       else:
-        raise UserError(f"--manifest: {path!r} must end in .jsonl (JSON Lines) or "
-                        ".csv")
+        raise UserError(f"{flag('manifest')}: {path!r} must end in .jsonl (JSON "
+                        "Lines) or .csv", option="manifest")
   except (OSError, UnicodeDecodeError) as e:
-    raise UserError(f"--manifest: cannot read {path!r} ({e})") from None
+    raise UserError(f"{flag('manifest')}: cannot read {path!r} ({e})",
+                    option="manifest") from None
   if not rows:
-    raise UserError(f"--manifest: {path!r} has no jobs; give one job per line")
+    raise UserError(f"{flag('manifest')}: {path!r} has no jobs; give one job per line",
+                    option="manifest")
   base = os.path.dirname(os.path.abspath(path))
   jobs = [job_from_row(row, where, base) for where, row in rows]
   check_names(jobs)
@@ -96,11 +99,12 @@ def _json_lines(f, path):
       row = json.loads(line)
     except ValueError as e:
       raise UserError(f"{where}: not valid JSON ({e}); give one object per line, "
-                      'e.g. {"content": "photo.jpg", "style": "art.jpg"}') from None
+                      'e.g. {"content": "photo.jpg", "style": "art.jpg"}',
+                      option="manifest") from None
     if not isinstance(row, dict):
       raise UserError(f"{where}: a JSON object is needed, got "
                       f"{type(row).__name__}; e.g. "
-                      '{"content": "photo.jpg", "style": "art.jpg"}')
+                      '{"content": "photo.jpg", "style": "art.jpg"}', option="manifest")
     yield where, row
 
 
@@ -112,7 +116,7 @@ def _csv_rows(f, path):
     where = f"{path}:{reader.line_num}"
     if None in row:
       raise UserError(f"{where}: more cells than the header has columns; quote a "
-                      'comma list ("a.jpg,b.jpg")')
+                      'comma list ("a.jpg,b.jpg")', option="manifest")
     # An empty cell is a value not given: the preset's or the batch flags' stands.
     row = {k.strip(): v.strip() for k, v in row.items()
            if k and v is not None and v.strip()}
@@ -126,29 +130,31 @@ def job_from_row(row, where, base="."):
   if unknown:
     raise UserError(f"{where}: unknown key {', '.join(map(repr, unknown))}; valid "
                     f"keys are {', '.join(JOB_KEYS)} and the run options "
-                    f"({', '.join(n for n in config.OPTIONS if n not in BATCH_ONLY)})")
+                    f"({', '.join(n for n in config.OPTIONS if n not in BATCH_ONLY)})",
+                    option="manifest")
   for name in BATCH_ONLY:
     if name in row:
       raise UserError(f"{where}: {name!r} is set for the whole batch (resume is "
-                      "automatic; --overwrite reruns every job); remove it")
+                      f"automatic; {flag('overwrite')} reruns every job); remove it",
+                      option="manifest")
   for key in ("content", "style"):
     if not row.get(key):
       raise UserError(f"{where}: no {key!r}; every line needs a content and a style "
-                      "image")
+                      "image", option="manifest")
   content = row["content"]
   if not isinstance(content, str):
-    raise UserError(f"{where}: 'content' must be one path, got {content!r}")
+    raise UserError(f"{where}: 'content' must be one path, got {content!r}",
+                    option="manifest")
   try:
     styles = [str(s) for s in _items(row["style"])]
   except ValueError:
     styles = []
   if not styles:
     raise UserError(f"{where}: 'style' must be a path, a list of paths or a comma "
-                    f"list, got {row['style']!r}")
+                    f"list, got {row['style']!r}", option="manifest")
   preset = row.get("preset")
-  if preset is not None and preset not in config.PRESETS:
-    raise UserError(f"{where}: preset must be one of {', '.join(config.PRESETS)}, "
-                    f"got {preset!r}")
+  if preset is not None:
+    _check_preset(preset, where)
   options = {k: parse_value(k, v, where) for k, v in row.items()
              if k in config.OPTIONS}
   content, styles = _absolute(content, base), [_absolute(s, base) for s in styles]
@@ -168,13 +174,14 @@ def _output_name(output, where):
   if not isinstance(output, str) or os.path.basename(output) != output or \
       output in (".", ".."):
     raise UserError(f"{where}: output {output!r} must be a file name (no folder): "
-                    "results go in --output_dir")
+                    f"results go in {flag('output_dir')}", option="manifest")
   stem, extension = os.path.splitext(output)
   if not extension:
     extension = ".png"
   if extension.lower() not in image_lib.EXTENSIONS:
     raise UserError(f"{where}: output {output!r} must end in one of "
-                    f"{', '.join(image_lib.EXTENSIONS)} (or have no extension: .png)")
+                    f"{', '.join(image_lib.EXTENSIONS)} (or have no extension: .png)",
+                    option="manifest")
   return stem, extension
 
 
@@ -210,18 +217,20 @@ def check_names(jobs):
 # --- Jobs from a product --------------------------------------------------------
 
 
-def image_list(value, flag):
-  """The image files of a folder (sorted, subfolders included) or a comma list."""
+def image_list(value, option):
+  """The image files of a folder (sorted, subfolders included) or a comma list;
+  UserError of `option` (e.g. nst-batch's content_images) if there are none."""
   if os.path.isdir(value):
     paths = sorted(os.path.join(root, n) for root, _, names in os.walk(value)
                    for n in names if n.lower().endswith(image_lib.EXTENSIONS))
     if not paths:
-      raise UserError(f"{flag}: no {'/'.join(image_lib.EXTENSIONS)} images in folder "
-                      f"{value!r}")
+      raise UserError(f"{flag(option)}: no {'/'.join(image_lib.EXTENSIONS)} images in "
+                      f"folder {value!r}", option=option)
     return [os.path.abspath(p) for p in paths]
   paths = [p.strip() for p in value.split(",") if p.strip()]
   if not paths:
-    raise UserError(f"{flag}: give a folder or a comma list of images")
+    raise UserError(f"{flag(option)}: give a folder or a comma list of images",
+                    option=option)
   return [os.path.abspath(os.path.expanduser(p)) for p in paths]
 
 
@@ -230,24 +239,31 @@ def parse_sweep(text):
   options (style_layers, weights) are separated by ';' since each is a comma list."""
   name, sep, values = text.partition("=")
   name = name.strip()
-  where = f"--sweep={text}"
+  where = f"{flag('sweep')}={text}"
   if not sep or not name:
-    raise UserError(f"{where}: give name=value1,value2 (e.g. --sweep alpha=1e-3,1e-2)")
+    raise UserError(f"{where}: give name=value1,value2 (e.g. {flag('sweep')} "
+                    "alpha=1e-3,1e-2)", option="sweep")
   if name != "preset" and (name not in config.OPTIONS or name in BATCH_ONLY):
+    valid = ", ".join(n for n in config.OPTIONS if n not in BATCH_ONLY)
     raise UserError(f"{where}: {name!r} is not a run option; valid names are preset "
-                    f"and {', '.join(n for n in config.OPTIONS if n not in BATCH_ONLY)}")
+                    f"and {valid}", option="sweep")
   separator = ";" if name != "preset" and kind(name) in ("list", "floats", "weights",
                                                          "masks") else ","
   texts = [v.strip() for v in values.split(separator) if v.strip()]
   if not texts:
-    raise UserError(f"{where}: no values; give name=value1{separator}value2")
+    raise UserError(f"{where}: no values; give name=value1{separator}value2",
+                    option="sweep")
   if name == "preset":
     for t in texts:
-      if t not in config.PRESETS:
-        raise UserError(f"{where}: preset must be one of {', '.join(config.PRESETS)}, "
-                        f"got {t!r}")
+      _check_preset(t, where)
     return name, [(t, t) for t in texts]
   return name, [(t, parse_value(name, t, where)) for t in texts]
+
+
+def _check_preset(preset, where):
+  if preset not in config.PRESETS:
+    raise UserError(f"{where}: preset must be one of {', '.join(config.PRESETS)}, "
+                    f"got {preset!r}", option="preset")
 
 
 def product_jobs(contents, styles, sweeps=()):

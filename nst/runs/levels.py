@@ -19,7 +19,7 @@ from nst import config
 from nst import interrupts
 from nst import phases
 from nst.control import coarse_to_fine
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.runs import outputs
 from nst.runs import records
 from nst.runs import single
@@ -48,9 +48,9 @@ def check_outputs(output, levels, resume, overwrite):
   for k in range(1, len(levels) + 1):
     for path in level_paths(output, k).values():
       if os.path.exists(path):
-        raise UserError(f"--output: {path!r} (level {k} of a coarse-to-fine run) "
-                        "exists; pass --overwrite to replace it, or choose another "
-                        "--output")
+        raise UserError(f"{flag('output')}: {path!r} (level {k} of a coarse-to-fine "
+                        f"run) exists; pass {flag('overwrite')} to replace it, or "
+                        f"choose another {flag('output')}", option="output")
 
 
 def _meta(prepared):
@@ -115,9 +115,9 @@ def _finished_record(prepared, k):
     record = None
   if (record is None or record["result"].get("partial", True)
       or not os.path.isfile(paths["image"])):
-    raise UserError(f"--resume: level {k} of this coarse-to-fine run is not complete "
-                    f"({paths['record']!r}); drop --resume and pass --overwrite to "
-                    "start again")
+    raise UserError(f"{flag('resume')}: level {k} of this coarse-to-fine run is not "
+                    f"complete ({paths['record']!r}); drop {flag('resume')} and pass "
+                    f"{flag('overwrite')} to start again", option="resume")
   return record
 
 
@@ -179,7 +179,8 @@ def execute(prepared, levels, request, callback=None, log=None, record_extra=Non
       save_checkpoint()
       raise single.RunError(
           f"interrupted before level {now['at'][0]}'s first step; the finished levels "
-          f"are kept and {out['checkpoint']!r} was written; add --resume to continue",
+          f"are kept and {out['checkpoint']!r} was written; add {flag('resume')} to "
+          "continue",
           e.exit_code) from None
     raise
   except interrupts.INTERRUPTS as e:  # between two levels
@@ -188,8 +189,8 @@ def execute(prepared, levels, request, callback=None, log=None, record_extra=Non
       raise single.RunError(f"interrupted at level {now['at'][0]}", code) from None
     save_checkpoint()
     raise single.RunError(
-        f"interrupted between levels; {out['checkpoint']!r} was written; add --resume "
-        f"to continue at level {now['at'][0]}", code) from None
+        f"interrupted between levels; {out['checkpoint']!r} was written; add "
+        f"{flag('resume')} to continue at level {now['at'][0]}", code) from None
 
   with interrupts.held() as held:
     phases.enter("write")

@@ -119,7 +119,7 @@ def prepare(content, style, output=None, *, preset=None, **options):
     also_writes.update(combined.written(output))
     fine = options["fine_style_image"]
     if combining and isinstance(fine, (str, os.PathLike)):
-      also_reads.append(("--fine_style_image", os.fspath(fine)))
+      also_reads.append(("fine_style_image", os.fspath(fine)))
   style_list = single.style_items(style)
   scale_combination.check(options, given, len(style_list))
   run = single.prepare(
@@ -131,11 +131,11 @@ def prepare(content, style, output=None, *, preset=None, **options):
   combination = None
   if combining:  # the synthesis of the new style image, checked
     need = single.style_need(options["image_size"] or None, run.settings)
-    fine, fine_path = single.load(options["fine_style_image"], "--fine_style_image",
+    fine, fine_path = single.load(options["fine_style_image"], "fine_style_image",
                                   need)
     image_lib.check_min_side(fine, vgg.min_image_side(
         scale_combination.flag_values(options)["fine_style_layers"]),
-        single.what("--fine_style_image", fine_path))
+        single.what("fine_style_image", fine_path), "fine_style_image")
     combination = combined.prepare(options, preset, style_list[0],
                                    options["fine_style_image"], output, run.shape,
                                    run.settings.style_scale, photograph=run.photograph,

@@ -14,7 +14,7 @@ import platform
 
 import numpy as np
 
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.files import atomic_path, write_json
 
 RECORD_KEYS = ("nst", "versions", "argv", "flags", "preset", "settings", "images",
@@ -103,8 +103,9 @@ def read_checkpoint(path, size=None):
   coarse-to-fine run's), the L-BFGS state of `size` pixel values (H*W*3). UserError
   in one line if it is not one."""
   if not os.path.isfile(path):
-    raise UserError(f"--resume: no checkpoint {path!r}; run without --resume (a "
-                    "checkpoint is written when a run is interrupted)")
+    raise UserError(f"{flag('resume')}: no checkpoint {path!r}; run without "
+                    f"{flag('resume')} (a checkpoint is written when a run is "
+                    "interrupted)", option="resume")
   try:
     with open(path, "rb") as f:
       if f.read(4) != _ZIP_MAGIC:
@@ -120,8 +121,9 @@ def read_checkpoint(path, size=None):
       _check_state(arrays, size)
   except Exception as e:  # pylint: disable=broad-except  (zip, npy, JSON: many kinds)
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise UserError(f"--resume: {path!r} is not a readable checkpoint ({reason}); "
-                    "delete it and run again without --resume") from None
+    raise UserError(f"{flag('resume')}: {path!r} is not a readable checkpoint "
+                    f"({reason}); delete it and run again without {flag('resume')}",
+                    option="resume") from None
   return arrays, meta
 
 
@@ -149,9 +151,10 @@ def check_meta(path, meta, meta_expected):
   """UserError unless the checkpoint's `meta` agrees with `meta_expected`."""
   differing = [k for k, v in meta_expected.items() if meta.get(k) != v]
   if differing:
-    raise UserError(f"--resume: checkpoint {path!r} was made with different "
+    raise UserError(f"{flag('resume')}: checkpoint {path!r} was made with different "
                     f"{', '.join(differing)}; give the same flags as the interrupted "
-                    "run, or drop --resume and pass --overwrite to start again")
+                    f"run, or drop {flag('resume')} and pass {flag('overwrite')} to "
+                    "start again", option="resume")
 
 
 def with_entries(record, extra):

@@ -29,7 +29,7 @@ from nst.engine import memory
 from nst.engine import normalize
 from nst.engine import vgg
 from nst.engine import weights as weights_lib
-from nst.errors import UserError
+from nst.errors import UserError, flag, subject
 from nst.files import ensure_writable_dir
 from nst.files import remove_stale_parts
 from nst.files import same_file
@@ -148,14 +148,13 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
       dict(options, init=ARRAY) if isinstance(init, np.ndarray) else options)
   _check_run_options(options)
   if options["image_size"] < 0:
-    raise UserError(f"--image_size must be >= 0 (0 keeps the content image's size), "
-                    f"got {options['image_size']}")
+    raise UserError(f"{flag('image_size')} must be >= 0 (0 keeps the content image's "
+                    f"size), got {options['image_size']}", option="image_size")
   min_side = vgg.min_image_side(settings.layers())
 
   need = options["image_size"] or None  # the longest side the images are used at
-  content_image, content_path = load(content, "--content_image", need)
-  image_lib.check_min_side(content_image, min_side, what("--content_image",
-                                                         content_path))
+  content_image, content_path = load(content, "content_image", need)
+  check_min_side(content_image, min_side, "content_image", content_path)
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
   # The refusal uses the plain estimate unless XLA was asked for: auto times XLA only
   # where its estimate fits (evalmode.choose).
@@ -170,9 +169,9 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
     spatial.check_counts(settings.content_masks, settings.style_masks, len(style_list))
   styles, style_paths, style_shapes, artworks = [], [], [], []
   for item in style_list:
-    artwork, path = load(item, "--style_image", style_need(need, settings))
+    artwork, path = load(item, "style_image", style_need(need, settings))
     artworks.append(artwork)
-    image_lib.check_min_side(artwork, min_side, what("--style_image", path))
+    check_min_side(artwork, min_side, "style_image", path)
     styles.append(_style_at_scale(artwork, shape, settings, path))
     style_paths.append(path)
     style_shapes.append(artwork.shape)
@@ -182,14 +181,15 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   content_image, styles = _color_controlled(content_image, styles, settings)
 
   if isinstance(init, np.ndarray):
-    init = image_lib.resize(load(init, "--init")[0], shape)
+    init = image_lib.resize(load(init, "init")[0], shape)
   elif init == "style":  # the first artwork, at the output's size
     init = image_lib.resize(styles[0], shape)
   elif init not in config.INIT_CHOICES:
     if not os.path.exists(str(init)):
-      raise UserError(f"--init: {init!r} is neither one of "
-                      f"{'|'.join(config.INIT_CHOICES)} nor an image file; check it")
-    init = image_lib.resize(image_lib.load_image(init, "--init", max(shape)), shape)
+      raise UserError(f"{flag('init')}: {init!r} is neither one of "
+                      f"{'|'.join(config.INIT_CHOICES)} nor an image file; check it",
+                      option="init")
+    init = image_lib.resize(image_lib.load_image(init, "init", max(shape)), shape)
 
   step_dir = None
   if output is not None:
@@ -199,12 +199,13 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
     step_dir = options["step_dir"] or (
         os.path.splitext(output)[0] + "_steps" if output else None)
     if step_dir is None:
-      raise UserError("--save_per_step needs somewhere to save: give an output or "
-                      "--step_dir")
-    ensure_writable_dir(step_dir, "--step_dir")
+      raise UserError(f"{flag('save_per_step')} needs somewhere to save: give an "
+                      f"output or {flag('step_dir')}", option="save_per_step")
+    ensure_writable_dir(step_dir, "step_dir")
   if options["resume"] and output is None:
-    raise UserError("--resume continues the run whose checkpoint lies beside its "
-                    "output; give the same output as the interrupted run")
+    raise UserError(f"{flag('resume')} continues the run whose checkpoint lies beside "
+                    "its output; give the same output as the interrupted run",
+                    option="resume")
   weights_path = weights_lib.resolve(options["vgg_weights"])
   normalize_source = (normalize.default_source(options["normalize_images"])
                       if settings.normalize_vgg else None)
@@ -230,7 +231,8 @@ def style_items(style):
   """The artworks of a `style` argument: one, or a list of them; UserError if none."""
   style_list = list(style) if isinstance(style, (list, tuple)) else [style]
   if not style_list:
-    raise UserError("--style_image: no style image given; give at least one")
+    raise UserError(f"{flag('style_image')}: no style image given; give at least one",
+                    option="style_image")
   return style_list
 
 
@@ -251,16 +253,16 @@ def _written(output, step_dir):
 
 
 def _inputs(content_path, style_paths, settings, options, weights_path):
-  """[(flag, path)] of every file a run reads."""
-  inputs = [("--content_image", content_path)]
-  inputs += [("--style_image", p) for p in style_paths]
-  for flag in ("content_masks", "style_masks"):
-    inputs += [(f"--{flag}", spatial.parse(spec)[0])
-               for spec in getattr(settings, flag) if spec != spatial.WHOLE]
+  """[(option, path)] of every file a run reads."""
+  inputs = [("content_image", content_path)]
+  inputs += [("style_image", p) for p in style_paths]
+  for option in ("content_masks", "style_masks"):
+    inputs += [(option, spatial.parse(spec)[0])
+               for spec in getattr(settings, option) if spec != spatial.WHOLE]
   if isinstance(options["init"], str) and options["init"] not in config.INIT_CHOICES:
-    inputs.append(("--init", options["init"]))
-  inputs.append(("--vgg_weights", weights_path))
-  return [(flag, path) for flag, path in inputs if path]
+    inputs.append(("init", options["init"]))
+  inputs.append(("vgg_weights", weights_path))
+  return [(option, path) for option, path in inputs if path]
 
 
 
@@ -268,7 +270,7 @@ def _inputs(content_path, style_paths, settings, options, weights_path):
 def _check_inputs_kept(written, inputs):
   """Never write onto an input, whatever --overwrite says: one of the files the run
   writes (or a step image, in its step folder) may not be one it reads."""
-  for flag, source in inputs:
+  for option, source in inputs:
     for path, what in written.items():
       if what.endswith("folder"):
         hit = (outputs.STEP_IMAGE.fullmatch(os.path.basename(source))
@@ -277,9 +279,10 @@ def _check_inputs_kept(written, inputs):
       else:
         hit = same_file(path, source)
       if hit:
-        raise UserError(f"--output: {path!r} ({what}) would replace {flag} "
-                        f"{source!r}; nst never writes onto its inputs, whatever "
-                        "--overwrite says; choose another --output")
+        raise UserError(f"{flag('output')}: {path!r} ({what}) would replace "
+                        f"{flag(option)} {source!r}; nst never writes onto its inputs, "
+                        f"whatever {flag('overwrite')} says; choose another "
+                        f"{flag('output')}", option="output")
 
 
 def _checkpoint_meta(settings, shape, content_path, style_paths):
@@ -294,8 +297,7 @@ def check_checkpoint(path, settings, shape, content_path, style_paths):
   """--resume: the checkpoint readable, of a one-scale run and of these settings."""
   _, saved = records.read_checkpoint(path, shape[0] * shape[1] * 3)
   if "pyramid" in saved:
-    raise UserError(f"--resume: {path!r} is a coarse-to-fine run's; give its "
-                    f"--pyramid={saved['pyramid']}")
+    raise _coarse_to_fine_checkpoint(path, saved)
   saved_precision = saved.get("settings", {}).get("precision")
   if settings.precision == "auto" and saved_precision in vgg.PRECISION_POLICIES:
     # auto is resolved only when the run starts (it needs the device); the run then
@@ -305,17 +307,24 @@ def check_checkpoint(path, settings, shape, content_path, style_paths):
                                                    style_paths))
 
 
+def _coarse_to_fine_checkpoint(path, saved):
+  """The UserError for resuming a coarse-to-fine run's checkpoint as a one-scale
+  run's."""
+  return UserError(f"{flag('resume')}: {path!r} is a coarse-to-fine run's; give its "
+                   f"{flag('pyramid')}={saved['pyramid']}", option="resume")
+
+
 def _guides(settings, content_shape, shape, styles, style_shapes):
   """Spatial control's masks (spatial.py), read and checked: the photograph's at the
   run's size, each artwork's at the size it is used at; None without content_masks."""
   if not settings.content_masks:
     return None
-  content_masks = [spatial.load_mask(spec, shape, "--content_masks", content_shape)
+  content_masks = [spatial.load_mask(spec, shape, "content_masks", content_shape)
                    for spec in settings.content_masks]
   style_masks = [None] * len(styles)
   for i, spec in enumerate(settings.style_masks):
     if spec != spatial.WHOLE:
-      style_masks[i] = spatial.load_mask(spec, styles[i].shape[:2], "--style_masks",
+      style_masks[i] = spatial.load_mask(spec, styles[i].shape[:2], "style_masks",
                                          style_shapes[i])
   return content_masks, style_masks, settings.mask_propagation
 
@@ -363,17 +372,26 @@ def final_image(prepared, image):
 
 def _check_run_options(options):
   if options["save_per_step"] == 0 or options["save_per_step"] < -1:
-    raise UserError(f"--save_per_step must be a positive number of iterations or -1 "
-                    f"(never), got {options['save_per_step']}")
+    raise UserError(f"{flag('save_per_step')} must be a positive number of iterations "
+                    f"or -1 (never), got {options['save_per_step']}",
+                    option="save_per_step")
   if options["report_every"] < 1:
-    raise UserError(f"--report_every must be at least 1, got {options['report_every']}")
-  if options["eval_mode"] not in config.EVAL_MODES:
-    raise UserError(f"--eval_mode must be one of {', '.join(config.EVAL_MODES)}, "
-                    f"got {options['eval_mode']!r}")
+    raise UserError(f"{flag('report_every')} must be at least 1, got "
+                    f"{options['report_every']}", option="report_every")
+  config.check_choice(options["eval_mode"], config.EVAL_MODES, "eval_mode")
 
 
-def what(flag, path):
-  return f"{flag}: {path!r}" if path else f"{flag}: the array"
+def what(option, path, label=None):
+  """How a message names the image of `option` (or `label`) read from `path`, or
+  given as an array (path None)."""
+  name = subject(option, label)
+  return f"{name}: {path!r}" if path else f"{name}: the array"
+
+
+def check_min_side(image, min_side, option, path):
+  """`image` of `option` (from `path`, None for an array), unless its shortest side
+  is under `min_side` px (image.check_min_side)."""
+  return image_lib.check_min_side(image, min_side, what(option, path), option)
 
 
 def style_need(need, settings):
@@ -383,23 +401,26 @@ def style_need(need, settings):
   return max(need, math.ceil(settings.style_scale * need))
 
 
-def load(item, flag, need=None):
-  """(float RGB 0-255 image, its path or None) from a path or an array."""
+def load(item, option, need=None, label=None):
+  """(float RGB 0-255 image, its path or None) from a path or an array; a UserError
+  of `option` names it (or `label`, e.g. a frame of a clip)."""
+  name = subject(option, label)
   if isinstance(item, np.ndarray):
     if item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[-1] not in (1, 3, 4)):
-      raise UserError(f"{flag}: an array of shape {item.shape} is not an image; give "
-                      "an HxWx3 (or HxW) array")
+      raise UserError(f"{name}: an array of shape {item.shape} is not an image; give "
+                      "an HxWx3 (or HxW) array", option=option)
     if not (np.issubdtype(item.dtype, np.number) or item.dtype == bool):
-      raise UserError(f"{flag}: an array of {item.dtype} is not an image; give "
-                      "numbers in 0-255 (or floats in 0-1)")
+      raise UserError(f"{name}: an array of {item.dtype} is not an image; give "
+                      "numbers in 0-255 (or floats in 0-1)", option=option)
     if not np.isfinite(item).all():
-      raise UserError(f"{flag}: the array has non-finite values; give pixel values "
-                      "in 0-255 (or 0-1)")
-    return image_lib.to_rgb(item, f"{flag}: the array"), None
+      raise UserError(f"{name}: the array has non-finite values; give pixel values "
+                      "in 0-255 (or 0-1)", option=option)
+    return image_lib.to_rgb(item, what(option, None, label), option), None
   if isinstance(item, (str, os.PathLike)):
     path = os.fspath(item)
-    return image_lib.load_image(path, flag, need), path
-  raise UserError(f"{flag}: give a path or an HxWx3 array, not {type(item).__name__}")
+    return image_lib.load_image(path, option, need, label), path
+  raise UserError(f"{name}: give a path or an HxWx3 array, not {type(item).__name__}",
+                  option=option)
 
 
 def _style_at_scale(artwork, shape, settings, path):
@@ -412,9 +433,10 @@ def _style_at_scale(artwork, shape, settings, path):
   style_layers = list(settings.style_weights()) or list(settings.style_layers)
   needed = vgg.min_image_side(style_layers) if style_layers else 1
   if min(scaled) < needed:
-    raise UserError(f"--style_scale={settings.style_scale:g} makes {what('--style_image', path)} "
-                    f"{scaled[1]}x{scaled[0]} px; the style layers need {needed} px on "
-                    "its shortest side; raise --style_scale")
+    raise UserError(f"{flag('style_scale')}={settings.style_scale:g} makes "
+                    f"{what('style_image', path)} {scaled[1]}x{scaled[0]} px; the "
+                    f"style layers need {needed} px on its shortest side; raise "
+                    f"{flag('style_scale')}", option="style_scale")
   return image_lib.resize(artwork, scaled)
 
 
@@ -432,9 +454,9 @@ def _check_memory(settings, shape, eval_mode):
                                        settings.num_correction_pairs, available,
                                        eval_mode)
     raise UserError(
-        f"--image_size: a {shape[1]}x{shape[0]} px run needs about {needed / 2**30:.1f} "
-        f"GiB but {available / 2**30:.1f} GiB is available; the largest that fits is "
-        f"--image_size={side}")
+        f"{flag('image_size')}: a {shape[1]}x{shape[0]} px run needs about "
+        f"{needed / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is available; the "
+        f"largest that fits is {flag('image_size')}={side}", option="image_size")
 
 
 def check_existing_outputs(output, resume, overwrite):
@@ -442,18 +464,21 @@ def check_existing_outputs(output, resume, overwrite):
   out = records.paths(output)
   if resume:
     if not os.path.isfile(out["checkpoint"]):
-      raise UserError(f"--resume: no checkpoint {out['checkpoint']!r} (one is written "
-                      "when a run is interrupted); run without --resume")
+      raise UserError(f"{flag('resume')}: no checkpoint {out['checkpoint']!r} (one is "
+                      f"written when a run is interrupted); run without "
+                      f"{flag('resume')}", option="resume")
     return
   if overwrite:
     return
   if os.path.exists(out["checkpoint"]):
-    raise UserError(f"--output: an interrupted run left {out['checkpoint']!r}; add "
-                    "--resume to finish it, or --overwrite to start again")
+    raise UserError(f"{flag('output')}: an interrupted run left "
+                    f"{out['checkpoint']!r}; add {flag('resume')} to finish it, or "
+                    f"{flag('overwrite')} to start again", option="output")
   for kind in ("image", "record", "plot"):
     if os.path.exists(out[kind]):
-      raise UserError(f"--output: {out[kind]!r} exists; pass --overwrite to replace "
-                      "it, or choose another --output")
+      raise UserError(f"{flag('output')}: {out[kind]!r} exists; pass "
+                      f"{flag('overwrite')} to replace it, or choose another "
+                      f"{flag('output')}", option="output")
 
 
 def done_before(prepared):
@@ -667,8 +692,7 @@ def _start(prepared, log):
     size = prepared.shape[0] * prepared.shape[1] * 3
     arrays, saved = records.load_checkpoint(out["checkpoint"], meta, size)
     if "pyramid" in saved:
-      raise UserError(f"--resume: {out['checkpoint']!r} is a coarse-to-fine run's; "
-                      f"give its --pyramid={saved['pyramid']}")
+      raise _coarse_to_fine_checkpoint(out["checkpoint"], saved)
     state = optimize.state_from_arrays(arrays)
     elapsed, history = saved["elapsed"], saved["history"]
   clear_stale(prepared, history[-1]["iteration"] if history else None)
@@ -823,10 +847,11 @@ def reproducing_argv(values):
         or name in ("output", "overwrite", "resume", "style_strength")):
       continue  # "": an empty text option (e.g. --pyramid) is its default
     if isinstance(value, bool):
-      argv.append(f"--{name}" if value else f"--no{name}")
+      argv.append(flag(name) if value else flag(f"no{name}"))  # absl's --noname
     elif isinstance(value, list):
-      argv.append(f"--{name}={','.join(repr(v) if isinstance(v, float) else str(v) for v in value)}")
+      argv.append(f"{flag(name)}="
+                  + ",".join(repr(v) if isinstance(v, float) else str(v) for v in value))
     else:
-      argv.append(f"--{name}={value!r}" if isinstance(value, float) else
-                  f"--{name}={value}")
+      argv.append(f"{flag(name)}={value!r}" if isinstance(value, float) else
+                  f"{flag(name)}={value}")
   return argv

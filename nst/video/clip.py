@@ -3,7 +3,7 @@
 Video files other than GIFs are decoded and encoded by ffmpeg through imageio-ffmpeg,
 which ships its own ffmpeg binary in its wheel (the [video] extra); GIFs and folders
 of PNG/JPEG frames need nothing beyond nst's own dependencies. Every problem is a
-UserError naming the flag, the file and the fix.
+UserError of the option (video, output_dir) naming its flag, the file and the fix.
 """
 
 import os
@@ -13,7 +13,7 @@ import imageio.v3 as iio
 import numpy as np
 
 from nst import image as image_lib
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.files import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v", ".mpg", ".mpeg",
@@ -25,13 +25,15 @@ WHAT = ("a video file (" + ", ".join(e[1:] for e in VIDEO_EXTENSIONS + (GIF,))
         + ") or a folder of PNG/JPEG frames")
 
 
-def ffmpeg(flag):
-  """The imageio_ffmpeg module; UserError naming the extra when it is missing."""
+def ffmpeg(option):
+  """The imageio_ffmpeg module; UserError of `option` (the clip that needs it)
+  naming the extra when it is missing."""
   try:
     import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
   except ImportError:
-    raise UserError(f"{flag}: reading and writing video files needs imageio-ffmpeg, "
-                    f"which is not installed; {INSTALL_HINT}") from None
+    raise UserError(f"{flag(option)}: reading and writing video files needs "
+                    f"imageio-ffmpeg, which is not installed; {INSTALL_HINT}",
+                    option=option) from None
   return imageio_ffmpeg
 
 
@@ -48,7 +50,7 @@ def frame_files(folder):
   return [os.path.join(folder, n) for n in sorted(names, key=_natural)]
 
 
-def read(path, max_frames=0, shape_of=None, budget=None, flag="--video"):
+def read(path, max_frames=0, shape_of=None, budget=None, option="video"):
   """(frames, fps) of a clip: float RGB 0-255 arrays, at most `max_frames` (0: all).
 
   shape_of: called with the first frame's (H, W); returns the (H, W) every frame is
@@ -56,29 +58,32 @@ def read(path, max_frames=0, shape_of=None, budget=None, flag="--video"):
   budget: the most bytes the frames may take (None: no limit); a longer clip is
   refused, saying how many frames fit.
   fps: the clip's frame rate, or DEFAULT_FPS where it has none (a folder).
+  A UserError is of `option`, the one that gave the clip.
   """
   path = os.fspath(path)
+  name = flag(option)
   if not os.path.exists(path):
-    raise UserError(f"{flag}: no such file or folder {path!r}; give {WHAT}")
+    raise UserError(f"{name}: no such file or folder {path!r}; give {WHAT}",
+                    option=option)
   if os.path.isdir(path):
     files = frame_files(path)
     if not files:
-      raise UserError(f"{flag}: the folder {path!r} holds no frames (no .png, .jpg or "
-                      f".jpeg files); give {WHAT}")
-    source = (image_lib.load_image(f, f"{flag}: frame") for f in files)
+      raise UserError(f"{name}: the folder {path!r} holds no frames (no .png, .jpg or "
+                      f".jpeg files); give {WHAT}", option=option)
+    source = (image_lib.load_image(f, option, label=f"{name}: frame") for f in files)
     fps = DEFAULT_FPS
   else:
     extension = os.path.splitext(path)[1].lower()
     if extension in image_lib.EXTENSIONS:
-      raise UserError(f"{flag}: {path!r} is a single image, not a clip; give {WHAT} "
-                      "(for one image, use nst)")
+      raise UserError(f"{name}: {path!r} is a single image, not a clip; give {WHAT} "
+                      "(for one image, use nst)", option=option)
     if extension == GIF:
-      source, fps = _gif(path, flag)
+      source, fps = _gif(path, option)
     elif extension in VIDEO_EXTENSIONS:
-      source, fps = _video(path, flag)
+      source, fps = _video(path, option)
     else:
-      raise UserError(f"{flag}: {path!r} is not a video (unknown extension "
-                      f"{extension or '(none)'!r}); give {WHAT}")
+      raise UserError(f"{name}: {path!r} is not a video (unknown extension "
+                      f"{extension or '(none)'!r}); give {WHAT}", option=option)
   frames, shape = [], None
   try:
     for frame in source:
@@ -86,15 +91,17 @@ def read(path, max_frames=0, shape_of=None, budget=None, flag="--video"):
         first = frame.shape[:2]
         shape = shape_of(first) if shape_of else first
       elif frame.shape[:2] != first:
-        raise UserError(f"{flag}: frame {len(frames) + 1} of {path!r} is "
+        raise UserError(f"{name}: frame {len(frames) + 1} of {path!r} is "
                         f"{frame.shape[1]}x{frame.shape[0]} px but frame 1 is "
-                        f"{first[1]}x{first[0]}; give frames of one size")
+                        f"{first[1]}x{first[0]}; give frames of one size",
+                        option=option)
       frames.append(image_lib.resize(frame, shape).astype(np.float32))
       if budget is not None and len(frames) * frames[0].nbytes > budget:
         fit = max(1, budget // frames[0].nbytes)
-        raise UserError(f"{flag}: the frames of {path!r} at {shape[1]}x{shape[0]} px "
-                        f"need more memory than is free; give --max_frames={fit} (or "
-                        "fewer) or a smaller --image_size")
+        raise UserError(f"{name}: the frames of {path!r} at {shape[1]}x{shape[0]} px "
+                        f"need more memory than is free; give {flag('max_frames')}="
+                        f"{fit} (or fewer) or a smaller {flag('image_size')}",
+                        option=option)
       if max_frames and len(frames) >= max_frames:
         break
   finally:
@@ -102,12 +109,12 @@ def read(path, max_frames=0, shape_of=None, budget=None, flag="--video"):
     if close:
       close()
   if not frames:
-    raise UserError(f"{flag}: {path!r} has no frames; give {WHAT} with at least one "
-                    "frame")
+    raise UserError(f"{name}: {path!r} has no frames; give {WHAT} with at least one "
+                    "frame", option=option)
   return frames, fps
 
 
-def _gif(path, flag):
+def _gif(path, option):
   try:
     meta = iio.immeta(path, plugin="pillow", index=0)
     frames = iio.imiter(path, plugin="pillow", mode="RGB")
@@ -116,8 +123,8 @@ def _gif(path, flag):
     return iter(()), DEFAULT_FPS
   except Exception as e:  # pylint: disable=broad-except  (Pillow raises many kinds)
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise UserError(f"{flag}: cannot read {path!r} as a GIF ({reason}); give "
-                    f"{WHAT}") from None
+    raise UserError(f"{flag(option)}: cannot read {path!r} as a GIF ({reason}); give "
+                    f"{WHAT}", option=option) from None
   duration = meta.get("duration") or 0  # ms per frame
   fps = 1000.0 / duration if duration else DEFAULT_FPS
 
@@ -128,15 +135,16 @@ def _gif(path, flag):
   return frames_of(), fps
 
 
-def _video(path, flag):
-  imageio_ffmpeg = ffmpeg(flag)
+def _video(path, option):
+  imageio_ffmpeg = ffmpeg(option)
   reader = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
   try:
     meta = next(reader)
   except (OSError, RuntimeError, StopIteration) as e:
     reader.close()
-    raise UserError(f"{flag}: cannot read {path!r} as a video ({_ffmpeg_reason(e, path)});"
-                    f" give {WHAT}") from None
+    raise UserError(f"{flag(option)}: cannot read {path!r} as a video "
+                    f"({_ffmpeg_reason(e, path)}); give {WHAT}",
+                    option=option) from None
   width, height = meta["size"]
   fps = float(meta.get("fps") or 0) or DEFAULT_FPS
 
@@ -146,8 +154,9 @@ def _video(path, flag):
         frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
         yield frame.astype(np.float32)
     except (OSError, RuntimeError) as e:
-      raise UserError(f"{flag}: cannot decode {path!r} ({_ffmpeg_reason(e, path)}); "
-                      f"give {WHAT}") from None
+      raise UserError(f"{flag(option)}: cannot decode {path!r} "
+                      f"({_ffmpeg_reason(e, path)}); give {WHAT}",
+                      option=option) from None
     finally:
       reader.close()
   return frames_of(), fps
@@ -163,10 +172,10 @@ def _ffmpeg_reason(error, path):
   return reason[:200]
 
 
-def write_mp4(path, frames, fps, flag="--output_dir"):
+def write_mp4(path, frames, fps, option="output_dir"):
   """Encode `frames` (RGB 0-255, one size) as an H.264 mp4 at `fps`, atomically.
   yuv420p needs even sides: an odd last row or column is repeated."""
-  imageio_ffmpeg = ffmpeg(flag)
+  imageio_ffmpeg = ffmpeg(option)
   height, width = frames[0].shape[:2]
   even_h, even_w = height + height % 2, width + width % 2
   with atomic_path(path) as tmp:

@@ -13,6 +13,7 @@ Only `flow` needs OpenCV (the [video] extra); warping and the weights are numpy.
 
 import numpy as np
 
+from nst import config
 from nst.errors import UserError
 
 METHODS = ("dis", "farneback")
@@ -45,7 +46,7 @@ def flow(a, b, method=DEFAULT_METHOD):
   """
   cv2 = opencv()
   if method not in METHODS:
-    raise UserError(f"--flow must be one of {', '.join(METHODS)}, got {method!r}")
+    config.check_choice(method, METHODS, "flow")
   ga, gb = gray(a), gray(b)
   if method == "dis":
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)

@@ -39,7 +39,7 @@ from nst import interrupts
 from nst import phases
 from nst.control import color
 from nst.engine import memory
-from nst.errors import UserError
+from nst.errors import UserError, flag
 from nst.files import atomic_path
 from nst.files import ensure_writable_dir
 from nst.files import remove_stale_parts
@@ -66,10 +66,11 @@ OURS = re.compile(r"(frame_\d{5}(\.png|\.json|_loss\.png|\.ckpt\.npz)|pair_\d{5}
 NOT_PER_FRAME = {
     "resume": "nst-video continues an interrupted clip by itself: run the same "
               "command again",
-    "pyramid": "coarse-to-fine levels are not supported per frame; give --pyramid= "
-               "(empty) and set --image_size",
+    "pyramid": f"coarse-to-fine levels are not supported per frame; give "
+               f"{flag('pyramid')}= (empty) and set {flag('image_size')}",
     "fine_style_image": "scale control would synthesise a style image per frame; "
-                        "synthesise it once with nst and give it as --style_image",
+                        f"synthesise it once with nst and give it as "
+                        f"{flag('style_image')}",
     "save_per_step": "step images are not written per frame; leave it at -1",
 }
 MEMORY_SHARE = 0.5  # the decoded frames may take at most this share of free memory
@@ -176,17 +177,18 @@ def prepare(video, style, output_dir=None, preset=None,
     frames, clip_fps = clip_lib.read(video, max_frames, shape_of,
                                      budget=_frame_budget())
   else:
-    raise UserError(f"--video: give a path (a video file or a folder of frames) or a "
-                    f"list of frames, not {type(video).__name__}")
+    raise UserError(f"{flag('video')}: give a path (a video file or a folder of "
+                    f"frames) or a list of frames, not {type(video).__name__}",
+                    option="video")
   if len(frames) > 1:
     flow_lib.opencv()  # the extra, said now rather than after frame 1
   if output_dir is not None:
     output_dir = os.fspath(output_dir)
-    ensure_writable_dir(output_dir, "--output_dir")
+    ensure_writable_dir(output_dir, "output_dir")
     _check_inputs_kept(output_dir, video, style, options)
   out = paths(output_dir) if output_dir else None
   if out is not None and len(frames) > 0:
-    clip_lib.ffmpeg("--output_dir")  # the mp4 is written at the end: said now
+    clip_lib.ffmpeg("output_dir")  # the mp4 is written at the end: said now
   # Frame 1 checked as every frame will be (sizes, memory, the artworks, options).
   first = run_lib.prepare(frames[0], style, None, preset=preset,
                           **_frame_options(options, None))
@@ -202,22 +204,21 @@ def prepare(video, style, output_dir=None, preset=None,
 def _check_video_options(temporal_weight, max_frames, fps, flow, options):
   if isinstance(temporal_weight, bool) or not isinstance(temporal_weight, (int, float)) \
       or not (math.isfinite(temporal_weight) and temporal_weight >= 0):
-    raise UserError(f"--temporal_weight must be a finite number >= 0, got "
-                    f"{temporal_weight!r}")
+    raise UserError(f"{flag('temporal_weight')} must be a finite number >= 0, got "
+                    f"{temporal_weight!r}", option="temporal_weight")
   if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 0:
-    raise UserError(f"--max_frames must be an integer >= 0 (0: every frame), got "
-                    f"{max_frames!r}")
+    raise UserError(f"{flag('max_frames')} must be an integer >= 0 (0: every frame), "
+                    f"got {max_frames!r}", option="max_frames")
   if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (
       math.isfinite(fps) and fps >= 0):
-    raise UserError(f"--fps must be a number >= 0 (0: the clip's own), got {fps!r}")
-  if flow not in flow_lib.METHODS:
-    raise UserError(f"--flow must be one of {', '.join(flow_lib.METHODS)}, got "
-                    f"{flow!r}")
+    raise UserError(f"{flag('fps')} must be a number >= 0 (0: the clip's own), got "
+                    f"{fps!r}", option="fps")
+  config.check_choice(flow, flow_lib.METHODS, "flow")
   for name, why in NOT_PER_FRAME.items():
     value = options.get(name)
     if value is not None and not isinstance(value, np.ndarray) and value not in (
         False, "", -1):
-      raise UserError(f"--{name}: {why}")
+      raise UserError(f"{flag(name)}: {why}", option=name)
 
 
 def _frame_budget():
@@ -229,15 +230,18 @@ def _arrays(frames, max_frames, shape_of):
   if max_frames:
     frames = frames[:max_frames]
   if not len(frames):
-    raise UserError("--video: the list of frames is empty; give at least one frame")
+    raise UserError(f"{flag('video')}: the list of frames is empty; give at least one "
+                    "frame", option="video")
   out, first = [], None
   for i, frame in enumerate(frames):
-    rgb, _ = single.load(np.asarray(frame), f"--video: frame {i + 1}")
+    rgb, _ = single.load(np.asarray(frame), "video",
+                         label=f"{flag('video')}: frame {i + 1}")
     if first is None:
       first = rgb.shape[:2]
     elif rgb.shape[:2] != first:
-      raise UserError(f"--video: frame {i + 1} is {rgb.shape[1]}x{rgb.shape[0]} px but "
-                      f"frame 1 is {first[1]}x{first[0]}; give frames of one size")
+      raise UserError(f"{flag('video')}: frame {i + 1} is "
+                      f"{rgb.shape[1]}x{rgb.shape[0]} px but frame 1 is "
+                      f"{first[1]}x{first[0]}; give frames of one size", option="video")
     out.append(image_lib.resize(rgb, shape_of(first)))
   return out
 
@@ -251,13 +255,14 @@ def _frame_options(options, init, overwrite=False, resume=False):
 
 
 def _input_paths(video, style, options):
-  found = [("--video", video)] if isinstance(video, (str, os.PathLike)) else []
+  """[(option, path)] of the clip's input files."""
+  found = [("video", video)] if isinstance(video, (str, os.PathLike)) else []
   styles = style if isinstance(style, (list, tuple)) else [style]
-  found += [("--style_image", s) for s in styles]
+  found += [("style_image", s) for s in styles]
   init = options.get("init")
   if isinstance(init, (str, os.PathLike)) and init not in config.INIT_CHOICES:
-    found.append(("--init", init))
-  return [(flag, os.fspath(p)) for flag, p in found
+    found.append(("init", init))
+  return [(option, os.fspath(p)) for option, p in found
           if isinstance(p, (str, os.PathLike)) and os.path.exists(p)]
 
 
@@ -265,18 +270,20 @@ def _check_inputs_kept(output_dir, video, style, options):
   """Never write onto an input: no input lies in the frames or flow folder, or is
   video.mp4 or video.json of `output_dir`, whatever --overwrite says."""
   out = paths(output_dir)
-  for flag, path in _input_paths(video, style, options):
+  for option, path in _input_paths(video, style, options):
     for kind in ("frames", "flows"):
       folder = out[kind]
       if same_file(path, folder) or (os.path.isdir(folder) and same_file(
           os.path.dirname(os.path.abspath(path)), folder)):
-        raise UserError(f"--output_dir: {flag} {path!r} lies in {folder!r}, which "
-                        "nst-video writes; nst never writes onto its inputs; choose "
-                        "another --output_dir")
+        raise UserError(f"{flag('output_dir')}: {flag(option)} {path!r} lies in "
+                        f"{folder!r}, which nst-video writes; nst never writes onto "
+                        f"its inputs; choose another {flag('output_dir')}",
+                        option="output_dir")
     for kind in ("video", "record"):
       if same_file(path, out[kind]):
-        raise UserError(f"--output_dir: {out[kind]!r} would replace {flag} {path!r}; "
-                        "nst never writes onto its inputs; choose another --output_dir")
+        raise UserError(f"{flag('output_dir')}: {out[kind]!r} would replace "
+                        f"{flag(option)} {path!r}; nst never writes onto its inputs; "
+                        f"choose another {flag('output_dir')}", option="output_dir")
 
 
 def _jsonable(value):
@@ -309,10 +316,11 @@ def _identity(video, frames, style, first, options, temporal_weight, flow):
   }))
 
 
-IDENTITY_WORDS = {"video": "--video", "frames": "frame count", "frames_sha1": "frames",
-                  "shape": "size", "style": "--style_image", "init": "--init",
-                  "settings": "settings", "temporal_weight": "--temporal_weight",
-                  "flow": "--flow"}
+IDENTITY_WORDS = {"video": flag("video"), "frames": "frame count",
+                  "frames_sha1": "frames", "shape": "size",
+                  "style": flag("style_image"), "init": flag("init"),
+                  "settings": "settings", "temporal_weight": flag("temporal_weight"),
+                  "flow": flag("flow")}
 
 
 def _existing(out, identity, overwrite):
@@ -328,25 +336,29 @@ def _existing(out, identity, overwrite):
     except (OSError, ValueError):
       record = None
       if not overwrite:
-        raise UserError(f"--output_dir: {out['record']!r} exists and nst-video did not "
-                        "write it; pass --overwrite to replace it, or choose another "
-                        "--output_dir") from None
+        raise UserError(f"{flag('output_dir')}: {out['record']!r} exists and nst-video "
+                        f"did not write it; pass {flag('overwrite')} to replace it, or "
+                        f"choose another {flag('output_dir')}",
+                        option="output_dir") from None
   elif not overwrite:
     for kind in ("video", "frames", "flows"):
       path = out[kind]
       if os.path.isfile(path) or (os.path.isdir(path) and any(
           OURS.fullmatch(n) for n in os.listdir(path))):
-        raise UserError(f"--output_dir: {path!r} exists but {RECORD} does not (not a "
-                        "clip nst-video can continue); pass --overwrite to replace it, "
-                        "or choose another --output_dir")
+        raise UserError(f"{flag('output_dir')}: {path!r} exists but {RECORD} does not "
+                        "(not a clip nst-video can continue); pass "
+                        f"{flag('overwrite')} to replace it, or choose another "
+                        f"{flag('output_dir')}",
+                        option="output_dir")
   if record is not None and not overwrite:
     if record.get("identity") != identity:
       saved = record.get("identity") or {}
       differing = [words for key, words in IDENTITY_WORDS.items()
                    if saved.get(key) != identity.get(key)] or ["settings"]
-      raise UserError(f"--output_dir: {out['output_dir']!r} holds a clip stylised with "
-                      f"other {', '.join(differing)}; give the same inputs and flags to "
-                      "continue it, --overwrite to start again, or another --output_dir")
+      raise UserError(f"{flag('output_dir')}: {out['output_dir']!r} holds a clip "
+                      f"stylised with other {', '.join(differing)}; give the same "
+                      f"inputs and flags to continue it, {flag('overwrite')} to start "
+                      f"again, or another {flag('output_dir')}", option="output_dir")
     return record
   if overwrite:
     _clear(out)
@@ -395,7 +407,7 @@ def execute(plan, callback=None, log=None, live=None):
       prepared, resumes = _prepare_frame(plan, t, output, init)
       before = run_lib.done_before(prepared) if output is not None else None
       if before is not None:
-        image = image_lib.load_image(output, f"frame {t}")
+        image = image_lib.load_image(output, label=f"frame {t}")
         _account(entry, record=before, state="done before")
         results.append(None)
         log(f"nst-video: frame {t}/{total}: done before, kept")
@@ -478,7 +490,7 @@ def _prepare_frame(plan, t, output, init):
                                             overwrite=not resumes and output is not None,
                                             resume=resumes)), resumes
   except UserError as e:
-    raise UserError(f"frame {t}: {e}") from None
+    raise UserError(f"frame {t}: {e}", option=e.option) from None
 
 
 def _start(first, warped):
@@ -563,7 +575,7 @@ def _record(plan, entries, state):
           "frames": [{k: v for k, v in e.items() if k != "thumb"} for e in entries],
           "method": {"paper": "Ruder, Dosovitskiy & Brox, GCPR 2016",
                      "temporal": "short-term, 1/D sum c (x - warped previous)^2",
-                     "init": "frame 1: --init; frame t: stylised t-1 warped",
+                     "init": f"frame 1: {flag('init')}; frame t: stylised t-1 warped",
                      "flow": plan.flow},
           "temporal_weight": plan.temporal_weight, "versions": records.versions(),
           "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
