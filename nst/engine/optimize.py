@@ -91,7 +91,7 @@ class Problem:
   The network and the compiled functions are shared by every Problem of the same
   weights and the same loss settings (see `_Compiled`): the targets are arguments of
   the traced functions, not constants in them, so a grid of runs of one image shape
-  traces its L-BFGS loop once (about 12 s on 2 cores) instead of once a run.
+  traces its L-BFGS loop once (3-5 s on 2 cores) instead of once a run.
 
   `guides` (spatial control, spatial.py): None, or (content masks, style masks,
   propagation): one pixel mask [H, W] per region of the photograph, and per artwork
