@@ -84,6 +84,25 @@ def test_relative_levels_follow_image_size_and_a_presets_give_way():
     resolved("0.5x:30,1x:10", image_size=0)
 
 
+def test_the_default_preset_runs_three_quarters_then_the_full_size():
+  # Issue 22: the plain command at 512 px is 384 px x 300 then 512 px x 100
+  # iterations; the quick start's --num_steps, or a size whose coarse level would be
+  # under 128 px, runs one scale.
+  from nst import config  # pylint: disable=g-import-not-at-top
+
+  def levels(**given):
+    return pyramid.resolve(config.resolve_options(None, given), given)
+
+  assert levels() == ([pyramid.Level(384, 300), pyramid.Level(512, 100)],
+                      levels()[1])
+  assert levels()[1]["num_steps"] == 100 and levels()[1]["image_size"] == 512
+  assert levels(image_size=256)[0] == [pyramid.Level(192, 300), pyramid.Level(256, 100)]
+  for given in (dict(image_size=256, num_steps=100), dict(image_size=160)):
+    none, values = levels(**given)
+    assert none == [] and values["pyramid"] == ""
+    assert values["num_steps"] == given.get("num_steps", 500)
+
+
 def test_level_two_starts_from_level_one_upsampled_and_the_record_has_every_level(
     tmp_path, pair, weights_path):
   iterates = []

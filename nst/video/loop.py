@@ -247,11 +247,13 @@ def _arrays(frames, max_frames, shape_of):
 
 
 def _frame_options(options, init, overwrite=False, resume=False):
-  """nst's options for one frame: the clip's, with this frame's start."""
+  """nst's options for one frame: the clip's, with this frame's start, at one scale
+  (a preset's coarse-to-fine levels, the default's, would start each frame again
+  at a smaller size and lose the previous frame's warped start)."""
   given = {k: v for k, v in options.items() if k not in ("overwrite", "resume")}
   if init is not None:
     given["init"] = init
-  return dict(given, overwrite=overwrite, resume=resume)
+  return dict(given, pyramid="", overwrite=overwrite, resume=resume)
 
 
 def _input_paths(video, style, options):
