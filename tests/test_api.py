@@ -42,8 +42,10 @@ def test_transfer_of_arrays_returns_image_and_record_and_writes_nothing(default_
   assert record["result"]["iterations"] == 4 and not record["result"]["partial"]
   # Every resolved value is in the record: the preset's, and what was given.
   for name, value in config.PRESETS["default"].items():
-    if name != "num_steps":
+    if name not in ("num_steps", "pyramid"):
       assert record["flags"][name] == value, name
+  # Its coarse-to-fine levels give way to the num_steps given: one scale.
+  assert record["flags"]["pyramid"] == ""
   assert record["flags"]["num_steps"] == 4 and record["flags"]["image_size"] == 32
   assert record["images"] == {"content": "<array>", "style": "<array>"}
   assert record["layer_weights"]["style"]["relu1_1"] == pytest.approx(1e3 / 64 ** 2)

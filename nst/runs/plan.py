@@ -125,8 +125,8 @@ def prepare(content, style, output=None, *, preset=None, **options):
   run = single.prepare(
       content, style_list, output, preset=preset, options=options,
       also_writes=also_writes, also_reads=also_reads,
-      check_sizes=lambda settings, content_shape, eval_mode: (
-          coarse_to_fine.check_levels(settings, content_shape, levels, eval_mode)),
+      check_sizes=lambda settings, content_shape, eval_mode: _check_sizes(
+          settings, content_shape, eval_mode, levels, options, given),
       check_existing=False)
   combination = None
   if combining:  # the synthesis of the new style image, checked
@@ -144,6 +144,17 @@ def prepare(content, style, output=None, *, preset=None, **options):
     _check_existing(run, levels, combination)
   return Plan(run=run, levels=levels, combination=combination,
               request=Request(content=content, style=style, given=given))
+
+
+def _check_sizes(settings, content_shape, eval_mode, levels, options, given):
+  """The levels' size and memory checks. A preset's levels (the default's) were not
+  asked for, so a size too large for memory is refused as a one-scale run is, naming
+  --image_size (the last level is the largest)."""
+  if levels and "pyramid" not in given:
+    single.check_memory(settings, image_lib.scaled_shape(content_shape,
+                                                         options["image_size"]),
+                        eval_mode)
+  coarse_to_fine.check_levels(settings, content_shape, levels, eval_mode)
 
 
 def _check_existing(run, levels, combination):

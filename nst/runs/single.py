@@ -162,7 +162,7 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   if check_sizes is not None:
     check_sizes(settings, content_image.shape, memory_mode)
   settings.check_image_shape(shape)
-  _check_memory(settings, shape, memory_mode)
+  check_memory(settings, shape, memory_mode)
   style_list = style_items(style)
   settings.blend_weights(len(style_list))
   if settings.content_masks:
@@ -440,7 +440,7 @@ def _style_at_scale(artwork, shape, settings, path):
   return image_lib.resize(artwork, scaled)
 
 
-def _check_memory(settings, shape, eval_mode):
+def check_memory(settings, shape, eval_mode):
   """Refuse, before any work, a size whose estimated peak memory this machine lacks.
 
   This is host memory, what a CPU run needs; on a GPU, TensorFlow's allocator reports
