@@ -43,7 +43,9 @@ def test_transfer_of_arrays_returns_image_and_record_and_writes_nothing(default_
   # Every resolved value is in the record: the preset's, and what was given.
   for name, value in config.PRESETS["default"].items():
     if name not in ("num_steps", "pyramid"):
-      assert record["flags"][name] == value, name
+      # The record is JSON: a preset's tuple is a list there.
+      assert record["flags"][name] == (list(value) if isinstance(value, tuple)
+                                       else value), name
   # Its coarse-to-fine levels give way to the num_steps given: one scale.
   assert record["flags"]["pyramid"] == ""
   assert record["flags"]["num_steps"] == 4 and record["flags"]["image_size"] == 32
@@ -106,9 +108,11 @@ def test_explicit_options_override_the_preset_and_presets_are_documented_groups(
   paper = config.resolve_options("paper", {"alpha": 5e-4, "init": "content"})
   assert paper["alpha"] == 5e-4 and paper["init"] == "content"
   assert paper["loss_convention"] == "authors" and paper["normalize_vgg"]
+  assert paper["content_layers"] == ("relu4_2",)  # the paper's; the default has two
   default = config.settings_from_options(config.resolve_options())
   assert default.style_weights() == {
       l: 1e3 / n ** 2 for l, n in zip(default.style_layers, (64, 128, 256, 512, 512))}
+  assert default.content_weights() == {"relu3_2": 0.5, "relu4_2": 0.5}
   assert default.init == "content" and default.tv_weight == 0
 
 
