@@ -149,3 +149,14 @@ def test_reported_losses_come_from_lbfgs_own_evaluations(weights_path, vgg_weigh
     assert it.losses["total"] == pytest.approx(
         settings.alpha * it.losses["content"] + settings.beta * it.losses["style"]
         + settings.tv_weight * it.losses["tv"], rel=1e-6)
+
+
+def test_a_new_image_shape_is_a_new_trace_without_tensorflows_retracing_warning(
+    weights_path, vgg_weights, caplog):
+  # One trace per image shape is the design (a pyramid, a batch, the API in a loop):
+  # seven shapes on one compiled loss used to log "triggered tf.function retracing".
+  settings = config.Settings(alpha=1.0, beta=1.0, content_layers=("relu1_1",),
+                             style_layers=("relu1_1",), num_steps=1)
+  for side in range(16, 44, 4):
+    run(settings, photograph(side), photograph(side)[::-1], weights_path, vgg_weights)
+  assert "retracing" not in caplog.text

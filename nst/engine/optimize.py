@@ -252,6 +252,17 @@ class Batch(Problem):
     return len(self.problems)
 
 
+def _traced(function, **options):
+  """`function` as a tf.function, without autograph. It traces once per image shape
+  and per loss, by design (a pyramid, a batch or the API in a loop brings new ones),
+  so TensorFlow's warning that it "triggered tf.function retracing" is a false alarm
+  here; it is turned off with the private flag TensorFlow's own SavedModel loader sets
+  for the same reason."""
+  traced = tf.function(function, autograph=False, **options)
+  traced._omit_frequent_tracing_warning = True  # pylint: disable=protected-access
+  return traced
+
+
 class _Compiled:
   """The network and the traced functions of one loss: everything of a Problem but
   its targets and image shape, which are arguments (the shape a Python one: one trace
@@ -274,19 +285,18 @@ class _Compiled:
     # cost about 2 s a process.
     if self.xla:
       # One XLA program, with the terms as extra outputs: the loop reports them.
-      self._evaluate = tf.function(self._value_gradients_and_terms, jit_compile=True,
-                                   autograph=False)
+      self._evaluate = _traced(self._value_gradients_and_terms, jit_compile=True)
       self.value_and_gradients = lambda *args: self._evaluate(*args)[:2]
     else:
       # One traced evaluation, called (not inlined) wherever the loop evaluates: the
       # line search does so from several places, and each inlined copy of VGG19's
       # forward and backward pass was traced and optimised again (9 s of a new
       # problem's 10 on a 2-core Xeon; now about half).
-      once = dict(autograph=False, experimental_attributes={"_noinline": True})
-      self.value_and_gradients = tf.function(self._value_and_gradients, **once)
-      self._evaluate = tf.function(self._value_gradients_and_terms, **once)
-    self.loss_terms = tf.function(self.losses, autograph=False)
-    self.resume = tf.function(self._resume, autograph=False)
+      once = dict(experimental_attributes={"_noinline": True})
+      self.value_and_gradients = _traced(self._value_and_gradients, **once)
+      self._evaluate = _traced(self._value_gradients_and_terms, **once)
+    self.loss_terms = _traced(self.losses)
+    self.resume = _traced(self._resume)
 
   def losses(self, position, shape, targets):
     content_targets, style_targets, guides, *temporal = targets
@@ -344,11 +354,6 @@ class _Compiled:
 
 
 EVAL_MODES = ("plain", "xla")  # what a Problem takes; "auto" is decided in evalmode.py
-
-
-def _jit(function):
-  """`function` compiled with XLA (a module function, so a test can make it fail)."""
-  return tf.function(function, jit_compile=True)
 
 
 # Shared networks and compiled losses, most recent last. Bounded: each entry holds a
