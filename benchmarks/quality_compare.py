@@ -30,6 +30,7 @@ from absl import flags
 import common
 import quality
 
+from nst import config
 from nst import image as image_lib
 from nst import sheet as sheet_lib
 
@@ -73,23 +74,14 @@ PASTICHE_THREADS = flags.DEFINE_integer(
 
 
 def parse_variant(text):
+  """NAME:FLAGS -> (NAME, {option: value}), each value parsed as nst parses that
+  option's flag (config.parse_option: lists split on commas, a --pyramid kept whole)."""
   name, _, rest = text.partition(":")
   options = {}
   for item in rest.split():
     key, _, value = item.partition("=")
-    options[key] = _value(value)
+    options[key] = config.parse_option(key, value)
   return name, options
-
-
-def _value(text):
-  if text in ("True", "False"):
-    return text == "True"
-  for kind in (int, float):
-    try:
-      return kind(text)
-    except ValueError:
-      pass
-  return tuple(text.split(",")) if "," in text else text
 
 
 def run_nst(content, style, size, options, output):

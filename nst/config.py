@@ -330,7 +330,8 @@ def _with_strength(options, given):
   if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not (
       0.0 <= strength <= 1.0):
     raise UserError(f"{flag('style_strength')} must be a number in [0, 1] (0: faint, "
-                    f"0.5: the default's, 1: mostly the artwork), got {strength!r}",
+                    f"{DEFAULT_STYLE_STRENGTH}: the default's, 1: mostly the artwork), "
+                    f"got {strength!r}",
                     option="style_strength")
   if "alpha" in given:
     raise UserError(f"{flag('style_strength')} sets {flag('alpha')} (alpha = "
