@@ -38,6 +38,17 @@ SMALL = ["--preset=original", "--image_size=32", "--content_layers=relu2_1",
          "--style_layers=relu1_1,relu2_1"]
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+  """Ctrl-C in this process raises KeyboardInterrupt, as in a terminal, for the tests
+  that raise SIGINT here. The in-process counterpart of helpers.with_ctrl_c: a suite
+  started in the background by a shell without job control inherits SIGINT ignored,
+  and nst rightly holds no signal its caller ignores (interrupts.held)."""
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  yield
+  signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
   folder = tmp_path_factory.mktemp("pair")
