@@ -271,8 +271,8 @@ OPTIONS = {
     "fine_style_image": "",
     "fine_style_layers": ("relu1_1", "relu2_1"),
     "fine_style_steps": 500,
-    # A style-strength knob in [0, 1] that sets alpha (alpha_of_strength); None: the
-    # preset's (or the given) alpha.
+    # A style-strength knob in [0, 1] that sets alpha (alpha_of_strength); "auto": by
+    # the output's size (auto_strength); None: the preset's (or the given) alpha.
     "style_strength": None,
 }
 
@@ -294,6 +294,32 @@ def alpha_of_strength(strength):
 
 
 DEFAULT_STYLE_STRENGTH = 0.6
+# --style_strength=auto is DEFAULT_STYLE_STRENGTH from this longest side up.
+AUTO_STRENGTH_FULL_SIDE = 256
+AUTO = "auto"
+
+
+def auto_strength(longest_side):
+  """--style_strength=auto for an output whose longest side is `longest_side` px:
+  DEFAULT_STYLE_STRENGTH (0.6) from 256 px up, a quarter less (a decade more alpha)
+  per halving below, not under 0: 0.35 at 128 px, 0.1 at 64 px. One alpha gives the
+  same balance of the two losses at every size (both are means), but not the same
+  picture: below 256 px relu4_1 and relu5_1 see so few positions that the artwork's
+  Gram matrices carry its whole composition, and at 0.6 the photograph's faces and
+  objects go (benchmarks/README.md, "Thumbnails")."""
+  if longest_side >= AUTO_STRENGTH_FULL_SIDE:
+    return DEFAULT_STYLE_STRENGTH
+  return round(max(0.0, DEFAULT_STYLE_STRENGTH
+                   - 0.25 * math.log2(AUTO_STRENGTH_FULL_SIDE / longest_side)), 6)
+
+
+def sized(options, shape):
+  """`options` with --style_strength=auto resolved for an output of (H, W) `shape`:
+  the strength it takes there, and its alpha. Other options as they are."""
+  if options.get("style_strength") != AUTO:
+    return options
+  strength = auto_strength(max(shape[:2]))
+  return dict(options, style_strength=strength, alpha=alpha_of_strength(strength))
 
 PRESETS = {
     # Exactly the TF1 reimplementation nst replaces (run at the photograph's own size,
@@ -312,11 +338,14 @@ PRESETS = {
     # float32 iterations at 512 px, the same picture by eye and as good by the judge
     # (benchmarks/README.md, "The default's schedule"); --num_steps given runs one
     # scale of that many iterations (num_steps=500 is also what --image_size=0 runs).
+    # The strength is by the output's size (auto_strength): 0.6 from 256 px up, less
+    # below, where 0.6 paints the artwork's composition over the photograph; its alpha
+    # here is 0.6's, what it is at 256 px and up.
     # The content at relu3_2 and relu4_2 (0.5 each): the structure within 0.01 of
     # relu4_2 alone's and more of the artwork on 15 of 18 pair-sizes (a style distance
     # 0.61x on Tübingen / Shipwreck; benchmarks/README.md, "Content at two layers").
     "default": dict(_AUTHORS, alpha=alpha_of_strength(DEFAULT_STYLE_STRENGTH),
-                    content_layers=("relu3_2", "relu4_2"), pooling="max",
+                    style_strength=AUTO, content_layers=("relu3_2", "relu4_2"), pooling="max",
                     init="content", num_steps=500, precision="auto",
                     pyramid="0.75x:300,1x:100"),
 }
@@ -327,15 +356,19 @@ def _with_strength(options, given):
   strength = options.get("style_strength")
   if strength is None:
     return options
+  if "alpha" in given:
+    if "style_strength" not in given:  # a preset's strength gives way to --alpha
+      return dict(options, style_strength=None)
+    raise UserError(f"{flag('style_strength')} sets {flag('alpha')} (alpha = "
+                    "10^-(1 + 4 s)); give one of them, not both",
+                    option="style_strength")
+  if strength == AUTO:  # resolved where the output's size is known (sized)
+    return options
   if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not (
       0.0 <= strength <= 1.0):
     raise UserError(f"{flag('style_strength')} must be a number in [0, 1] (0: faint, "
-                    f"{DEFAULT_STYLE_STRENGTH}: the default's, 1: mostly the artwork), "
-                    f"got {strength!r}",
-                    option="style_strength")
-  if "alpha" in given:
-    raise UserError(f"{flag('style_strength')} sets {flag('alpha')} (alpha = "
-                    "10^-(1 + 4 s)); give one of them, not both",
+                    f"{DEFAULT_STYLE_STRENGTH}: the default's, 1: mostly the artwork) "
+                    f"or {AUTO} (by the output's size), got {strength!r}",
                     option="style_strength")
   return dict(options, alpha=alpha_of_strength(float(strength)))
 
@@ -343,7 +376,8 @@ def _with_strength(options, given):
 def resolve_options(preset=None, given=None):
   """Every option's value: OPTIONS, overridden by the preset's values, overridden by
   the options in `given` (those passed explicitly, checked by check_options);
-  --style_strength, when given, sets alpha."""
+  --style_strength sets alpha (auto: once the output's size is known, sized), unless
+  it is the preset's and --alpha is given."""
   preset = DEFAULT_PRESET if preset is None else preset
   check_choice(preset, PRESETS, "preset")
   given = dict(given or {})
@@ -359,7 +393,7 @@ def resolve_options(preset=None, given=None):
 # the others take the type of their default in OPTIONS (option_kind).
 _KINDS = {"content_layer_weights": "floats", "style_layer_weights": "weights",
           "style_blend_weights": "floats", "style_scale": "float",
-          "style_strength": "float",
+          "style_strength": "strength",
           "normalize_images": "path", "step_dir": "path", "vgg_weights": "path",
           "fine_style_image": "image", "init": "image", "content_masks": "masks",
           "style_masks": "masks"}
@@ -369,7 +403,8 @@ KIND_HELP = {"bool": "true or false", "int": "an integer", "float": "a number",
              "floats": "a comma list of numbers",
              "weights": "a comma list of numbers or a keyword (equal, authors)",
              "image": "a path (or, in Python, an image array)",
-             "masks": "a comma list of mask files"}
+             "masks": "a comma list of mask files",
+             "strength": f"a number in [0, 1] or {AUTO}"}
 
 
 def option_kind(name):
@@ -404,7 +439,9 @@ def parse_option(name, value):
     if isinstance(value, (bool, float)) or not hasattr(value, "__index__"):
       raise ValueError("not an integer")
     return operator.index(value)
-  if kind == "float":
+  if kind == "strength" and isinstance(value, str) and value.strip().lower() == AUTO:
+    return AUTO
+  if kind in ("float", "strength"):
     if isinstance(value, str):
       return float(value)
     if isinstance(value, bool) or not hasattr(value, "__float__"):

@@ -42,10 +42,13 @@ def test_transfer_of_arrays_returns_image_and_record_and_writes_nothing(default_
   assert record["result"]["iterations"] == 4 and not record["result"]["partial"]
   # Every resolved value is in the record: the preset's, and what was given.
   for name, value in config.PRESETS["default"].items():
-    if name not in ("num_steps", "pyramid"):
+    if name not in ("num_steps", "pyramid", "style_strength", "alpha"):
       # The record is JSON: a preset's tuple is a list there.
       assert record["flags"][name] == (list(value) if isinstance(value, tuple)
                                        else value), name
+  # Its strength (auto) as resolved at 32 px, with the alpha it set: 0, 10^-1.
+  assert record["flags"]["style_strength"] == 0.0
+  assert record["flags"]["alpha"] == pytest.approx(0.1, rel=1e-12)
   # Its coarse-to-fine levels give way to the num_steps given: one scale.
   assert record["flags"]["pyramid"] == ""
   assert record["flags"]["num_steps"] == 4 and record["flags"]["image_size"] == 32

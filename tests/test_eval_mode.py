@@ -370,9 +370,45 @@ def test_style_strength_sets_alpha_a_decade_a_quarter(pair):
   alphas = [run.prepare(content, style, image_size=32, style_strength=s).settings.alpha
             for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
   np.testing.assert_allclose(alphas, [1e-1, 1e-2, 1e-3, 1e-4, 1e-5], rtol=1e-12)
-  # The default preset's alpha is strength 0.6's (10^-3.4), with max pooling.
-  default = run.prepare(content, style, image_size=32).settings
-  assert default.alpha == run.prepare(content, style, image_size=32,
+  # The default preset's alpha from 256 px up is strength 0.6's (10^-3.4), with max
+  # pooling.
+  default = run.prepare(content, style, image_size=256).settings
+  assert default.alpha == run.prepare(content, style, image_size=256,
                                       style_strength=0.6).settings.alpha
   np.testing.assert_allclose(default.alpha, 10 ** -3.4, rtol=1e-12)
   assert default.pooling == "max"
+
+
+def test_the_default_strength_is_a_quarter_less_per_halving_below_256_px(pair):
+  """--style_strength=auto (the default preset's): 0.6 from 256 px up, 0.25 less per
+  halving of the output's longest side below, not under 0; alpha = 10^-(1 + 4 s)."""
+  from nst.runs import levels as levels_lib  # pylint: disable=g-import-not-at-top
+  from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
+  content, style = pair  # 40 x 40
+
+  def chosen(**options):
+    prepared = run.prepare(content, style, **options)
+    return prepared.options["style_strength"], prepared.settings.alpha
+  for size, strength in ((512, 0.6), (256, 0.6), (181, 0.6 - 0.25 * 0.5),
+                         (128, 0.35), (64, 0.1), (32, 0.0)):
+    got_strength, alpha = chosen(image_size=size)
+    assert got_strength == pytest.approx(strength, abs=1e-3), size
+    np.testing.assert_allclose(alpha, 10 ** -(1 + 4 * got_strength), rtol=1e-12)
+  # --image_size=0: the photograph's own 40 px (0.6 - 0.25 log2(6.4) < 0).
+  assert chosen(image_size=0) == (0.0, 0.1)
+  # Given, a strength or alpha is kept at any size; other presets keep their alpha
+  # unless auto is asked for.
+  np.testing.assert_allclose(chosen(image_size=128, style_strength=0.6)[1],
+                             10 ** -3.4, rtol=1e-12)
+  assert chosen(image_size=128, alpha=1e-3) == (None, 1e-3)
+  assert chosen(image_size=128, preset="paper") == (None, 1e-3)
+  np.testing.assert_allclose(
+      chosen(image_size=128, preset="paper", style_strength="auto")[1], 10 ** -2.4,
+      rtol=1e-12)
+  # Every coarse-to-fine level takes the result's strength, not its own size's.
+  plan = run.prepare(content, style, image_size=128, pyramid="0.5x:2,1x:2")
+  first = levels_lib._prepare_level(plan.request, plan.run, plan.levels, 1, None,  # pylint: disable=protected-access
+                                    False)
+  assert first.shape[:2] == (64, 64) and plan.shape[:2] == (128, 128)
+  assert first.settings.alpha == plan.settings.alpha
+  np.testing.assert_allclose(plan.settings.alpha, 10 ** -2.4, rtol=1e-12)

@@ -71,6 +71,9 @@ def _prepare_level(request, prepared, levels, k, start, resume):
                num_steps=level.iterations, overwrite=True, resume=resume)
   if k > 1:
     given["init"] = start
+  strength = prepared.options.get("style_strength")
+  if strength is not None and "alpha" not in given:
+    given["style_strength"] = strength  # the result's (auto: by its size), every level
   if prepared.step_dir:
     given["step_dir"] = os.path.join(prepared.step_dir, f"level{k}")
   output = level_paths(prepared.output, k)["image"] if prepared.output else None
