@@ -287,39 +287,44 @@ def alpha_of_strength(strength):
   """--style_strength s in [0, 1] as alpha (beta = 1): 10^-(1 + 4 s), one decade of
   alpha/beta per quarter. Under the authors' conventions (the default and paper
   presets): 0 the photograph under a faint filter (1e-1), 0.25 a light touch (1e-2),
-  0.5 the artwork's strokes through the photograph (1e-3), 0.6 the default's (4e-4),
-  0.75 the artwork's strokes over the photograph's outlines (1e-4), 1 mostly texture
-  (1e-5). Measured: README, Presets."""
+  0.5 the artwork's strokes through the photograph (1e-3), 0.6 the default's from
+  256 px up (4e-4), 0.75 the artwork's strokes over the photograph's outlines (1e-4),
+  1 mostly texture (1e-5). Measured: README, Presets."""
   return 10.0 ** -(1.0 + 4.0 * strength)
 
 
 DEFAULT_STYLE_STRENGTH = 0.6
-# --style_strength=auto is DEFAULT_STYLE_STRENGTH from this longest side up.
-AUTO_STRENGTH_FULL_SIDE = 256
+# --style_strength=auto: DEFAULT_STYLE_STRENGTH from AUTO_FULL_SIDE up,
+# AUTO_SMALL_STRENGTH from AUTO_SMALL_SIDE down, log-linear between.
+AUTO_FULL_SIDE, AUTO_SMALL_SIDE, AUTO_SMALL_STRENGTH = 256, 192, 0.35
 AUTO = "auto"
 
 
 def auto_strength(longest_side):
-  """--style_strength=auto for an output whose longest side is `longest_side` px:
-  DEFAULT_STYLE_STRENGTH (0.6) from 256 px up, a quarter less (a decade more alpha)
-  per halving below, not under 0: 0.35 at 128 px, 0.1 at 64 px. One alpha gives the
-  same balance of the two losses at every size (both are means), but not the same
-  picture: below 256 px relu4_1 and relu5_1 see so few positions that the artwork's
-  Gram matrices carry its whole composition, and at 0.6 the photograph's faces and
-  objects go (benchmarks/README.md, "Thumbnails")."""
-  if longest_side >= AUTO_STRENGTH_FULL_SIDE:
+  """--style_strength=auto for a run whose longest side is `longest_side` px: 0.6
+  (DEFAULT_STYLE_STRENGTH) from 256 px up, 0.35 from 192 px down, log-linear between.
+  One alpha gives the same balance of the two losses at every size (both are means),
+  but not the same picture: below 256 px relu4_1 and relu5_1 see so few positions
+  that the artwork's Gram matrices carry its whole composition, and at 0.6 faces and
+  objects of the photograph go (benchmarks/README.md, "Thumbnails"; not measured
+  below 128 px)."""
+  if longest_side >= AUTO_FULL_SIDE:
     return DEFAULT_STYLE_STRENGTH
-  return round(max(0.0, DEFAULT_STYLE_STRENGTH
-                   - 0.25 * math.log2(AUTO_STRENGTH_FULL_SIDE / longest_side)), 6)
+  if longest_side <= AUTO_SMALL_SIDE:
+    return AUTO_SMALL_STRENGTH
+  fraction = (math.log2(longest_side / AUTO_SMALL_SIDE)
+              / math.log2(AUTO_FULL_SIDE / AUTO_SMALL_SIDE))
+  return round(AUTO_SMALL_STRENGTH
+               + (DEFAULT_STYLE_STRENGTH - AUTO_SMALL_STRENGTH) * fraction, 6)
 
 
 def sized(options, shape):
-  """`options` with --style_strength=auto resolved for an output of (H, W) `shape`:
-  the strength it takes there, and its alpha. Other options as they are."""
+  """`options` with the alpha that --style_strength=auto sets for an image of (H, W)
+  `shape` (the strength stays "auto": a record's argv then rebuilds every
+  coarse-to-fine level's own). Other options as they are."""
   if options.get("style_strength") != AUTO:
     return options
-  strength = auto_strength(max(shape[:2]))
-  return dict(options, style_strength=strength, alpha=alpha_of_strength(strength))
+  return dict(options, alpha=alpha_of_strength(auto_strength(max(shape[:2]))))
 
 PRESETS = {
     # Exactly the TF1 reimplementation nst replaces (run at the photograph's own size,

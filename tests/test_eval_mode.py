@@ -379,36 +379,37 @@ def test_style_strength_sets_alpha_a_decade_a_quarter(pair):
   assert default.pooling == "max"
 
 
-def test_the_default_strength_is_a_quarter_less_per_halving_below_256_px(pair):
-  """--style_strength=auto (the default preset's): 0.6 from 256 px up, 0.25 less per
-  halving of the output's longest side below, not under 0; alpha = 10^-(1 + 4 s)."""
+def test_the_default_strength_is_0_6_from_256_px_and_0_35_from_192_px_down(pair):
+  """--style_strength=auto (the default preset's): 0.6 from 256 px up, 0.35 from 192
+  px down, log-linear between; alpha = 10^-(1 + 4 s)."""
   from nst.runs import levels as levels_lib  # pylint: disable=g-import-not-at-top
   from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
   content, style = pair  # 40 x 40
 
-  def chosen(**options):
-    prepared = run.prepare(content, style, **options)
-    return prepared.options["style_strength"], prepared.settings.alpha
-  for size, strength in ((512, 0.6), (256, 0.6), (181, 0.6 - 0.25 * 0.5),
-                         (128, 0.35), (64, 0.1), (32, 0.0)):
-    got_strength, alpha = chosen(image_size=size)
-    assert got_strength == pytest.approx(strength, abs=1e-3), size
-    np.testing.assert_allclose(alpha, 10 ** -(1 + 4 * got_strength), rtol=1e-12)
-  # --image_size=0: the photograph's own 40 px (0.6 - 0.25 log2(6.4) < 0).
-  assert chosen(image_size=0) == (0.0, 0.1)
+  def alpha(**options):
+    return run.prepare(content, style, **options).settings.alpha
+  # 224 px: between 192 and 256 on a log scale.
+  between = 0.35 + 0.25 * np.log2(224 / 192) / np.log2(256 / 192)
+  for size, strength in ((512, 0.6), (256, 0.6), (224, between), (192, 0.35),
+                         (128, 0.35), (32, 0.35)):
+    np.testing.assert_allclose(alpha(image_size=size), 10 ** -(1 + 4 * strength),
+                               rtol=1e-5, err_msg=str(size))
+  # --image_size=0: the photograph's own 40 px.
+  np.testing.assert_allclose(alpha(image_size=0), 10 ** -2.4, rtol=1e-12)
   # Given, a strength or alpha is kept at any size; other presets keep their alpha
   # unless auto is asked for.
-  np.testing.assert_allclose(chosen(image_size=128, style_strength=0.6)[1],
-                             10 ** -3.4, rtol=1e-12)
-  assert chosen(image_size=128, alpha=1e-3) == (None, 1e-3)
-  assert chosen(image_size=128, preset="paper") == (None, 1e-3)
-  np.testing.assert_allclose(
-      chosen(image_size=128, preset="paper", style_strength="auto")[1], 10 ** -2.4,
-      rtol=1e-12)
-  # Every coarse-to-fine level takes the result's strength, not its own size's.
-  plan = run.prepare(content, style, image_size=128, pyramid="0.5x:2,1x:2")
-  first = levels_lib._prepare_level(plan.request, plan.run, plan.levels, 1, None,  # pylint: disable=protected-access
-                                    False)
-  assert first.shape[:2] == (64, 64) and plan.shape[:2] == (128, 128)
-  assert first.settings.alpha == plan.settings.alpha
-  np.testing.assert_allclose(plan.settings.alpha, 10 ** -2.4, rtol=1e-12)
+  np.testing.assert_allclose(alpha(image_size=128, style_strength=0.6), 10 ** -3.4,
+                             rtol=1e-12)
+  assert alpha(image_size=128, alpha=1e-3) == 1e-3
+  assert alpha(image_size=128, preset="paper") == 1e-3
+  np.testing.assert_allclose(alpha(image_size=128, preset="paper",
+                                   style_strength="auto"), 10 ** -2.4, rtol=1e-12)
+  # Each coarse-to-fine level takes its own size's: 192 px at 0.35, 256 px at 0.6;
+  # a strength given is every level's.
+  for given, first_alpha in (({}, 10 ** -2.4), ({"style_strength": 0.6}, 10 ** -3.4)):
+    plan = run.prepare(content, style, image_size=256, pyramid="0.75x:2,1x:2", **given)
+    first = levels_lib._prepare_level(plan.request, plan.run, plan.levels, 1, None,  # pylint: disable=protected-access
+                                      False)
+    assert first.shape[:2] == (192, 192) and plan.shape[:2] == (256, 256)
+    np.testing.assert_allclose(first.settings.alpha, first_alpha, rtol=1e-12)
+    np.testing.assert_allclose(plan.settings.alpha, 10 ** -3.4, rtol=1e-12)

@@ -65,15 +65,14 @@ def _meta(prepared):
 
 def _prepare_level(request, prepared, levels, k, start, resume):
   """The one-scale run of level k: the request's inputs and explicit options, at level
-  k's size and iterations, starting from `start` (k > 1), writing level k's files."""
+  k's size and iterations, starting from `start` (k > 1), writing level k's files.
+  --style_strength=auto is the level's own size's: a coarse level below 256 px lays
+  the photograph out at a lower strength and the fine levels paint at 0.6."""
   level = levels[k - 1]
   given = dict(request.given, pyramid="", image_size=level.size,
                num_steps=level.iterations, overwrite=True, resume=resume)
   if k > 1:
     given["init"] = start
-  strength = prepared.options.get("style_strength")
-  if strength is not None and "alpha" not in given:
-    given["style_strength"] = strength  # the result's (auto: by its size), every level
   if prepared.step_dir:
     given["step_dir"] = os.path.join(prepared.step_dir, f"level{k}")
   output = level_paths(prepared.output, k)["image"] if prepared.output else None

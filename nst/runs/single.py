@@ -156,7 +156,7 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   content_image, content_path = load(content, "content_image", need)
   check_min_side(content_image, min_side, "content_image", content_path)
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
-  if options.get("style_strength") == config.AUTO:  # by the output's size
+  if options.get("style_strength") == config.AUTO:  # by this run's (level's) size
     options = config.sized(options, shape)
     settings = dataclasses.replace(settings, alpha=options["alpha"])
   # The refusal uses the plain estimate unless XLA was asked for: auto times XLA only
@@ -846,8 +846,9 @@ def reproducing_argv(values):
   argv = []
   for name, value in sorted(values.items()):
     if (value is None or value == ARRAY or value == ""
-        # --style_strength is in --alpha already (both given would be refused).
-        or name in ("output", "overwrite", "resume", "style_strength")):
+        # A strength sets alpha (both given would be refused); auto, a level's own.
+        or (name == "alpha" and values.get("style_strength") is not None)
+        or name in ("output", "overwrite", "resume")):
       continue  # "": an empty text option (e.g. --pyramid) is its default
     if isinstance(value, bool):
       argv.append(flag(name) if value else flag(f"no{name}"))  # absl's --noname
