@@ -272,7 +272,8 @@ OPTIONS = {
     "fine_style_layers": ("relu1_1", "relu2_1"),
     "fine_style_steps": 500,
     # A style-strength knob in [0, 1] that sets alpha (alpha_of_strength); "auto": by
-    # the output's size (auto_strength); None: the preset's (or the given) alpha.
+    # the size of the image optimised (auto_strength); None: the preset's (or the
+    # given) alpha.
     "style_strength": None,
 }
 
@@ -318,7 +319,7 @@ def auto_strength(longest_side):
                + (DEFAULT_STYLE_STRENGTH - AUTO_SMALL_STRENGTH) * fraction, 6)
 
 
-def sized(options, shape):
+def with_auto_strength(options, shape):
   """`options` with the alpha that --style_strength=auto sets for an image of (H, W)
   `shape` (the strength stays "auto": a record's argv then rebuilds every
   coarse-to-fine level's own). Other options as they are."""
@@ -343,15 +344,16 @@ PRESETS = {
     # float32 iterations at 512 px, the same picture by eye and as good by the judge
     # (benchmarks/README.md, "The default's schedule"); --num_steps given runs one
     # scale of that many iterations (num_steps=500 is also what --image_size=0 runs).
-    # The strength is by the output's size (auto_strength): 0.6 from 256 px up, less
-    # below, where 0.6 paints the artwork's composition over the photograph; its alpha
-    # here is 0.6's, what it is at 256 px and up.
+    # The strength is by the size of the image optimised, each coarse-to-fine level
+    # its own (auto_strength): 0.6 from 256 px up, 0.35 from 192 px down, where 0.6
+    # paints the artwork's composition over the photograph (benchmarks/README.md,
+    # "Thumbnails"); the alpha here is 0.6's, what auto sets from 256 px up.
     # The content at relu3_2 and relu4_2 (0.5 each): the structure within 0.01 of
     # relu4_2 alone's and more of the artwork on 15 of 18 pair-sizes (a style distance
     # 0.61x on Tübingen / Shipwreck; benchmarks/README.md, "Content at two layers").
     "default": dict(_AUTHORS, alpha=alpha_of_strength(DEFAULT_STYLE_STRENGTH),
-                    style_strength=AUTO, content_layers=("relu3_2", "relu4_2"), pooling="max",
-                    init="content", num_steps=500, precision="auto",
+                    style_strength=AUTO, content_layers=("relu3_2", "relu4_2"),
+                    pooling="max", init="content", num_steps=500, precision="auto",
                     pyramid="0.75x:300,1x:100"),
 }
 DEFAULT_PRESET = "default"
@@ -367,13 +369,13 @@ def _with_strength(options, given):
     raise UserError(f"{flag('style_strength')} sets {flag('alpha')} (alpha = "
                     "10^-(1 + 4 s)); give one of them, not both",
                     option="style_strength")
-  if strength == AUTO:  # resolved where the output's size is known (sized)
+  if strength == AUTO:  # resolved once the image's size is known (with_auto_strength)
     return options
   if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not (
       0.0 <= strength <= 1.0):
     raise UserError(f"{flag('style_strength')} must be a number in [0, 1] (0: faint, "
                     f"{DEFAULT_STYLE_STRENGTH}: the default's, 1: mostly the artwork) "
-                    f"or {AUTO} (by the output's size), got {strength!r}",
+                    f"or {AUTO} (by the image's size), got {strength!r}",
                     option="style_strength")
   return dict(options, alpha=alpha_of_strength(float(strength)))
 
@@ -381,8 +383,8 @@ def _with_strength(options, given):
 def resolve_options(preset=None, given=None):
   """Every option's value: OPTIONS, overridden by the preset's values, overridden by
   the options in `given` (those passed explicitly, checked by check_options);
-  --style_strength sets alpha (auto: once the output's size is known, sized), unless
-  it is the preset's and --alpha is given."""
+  --style_strength sets alpha (auto: once the image's size is known,
+  with_auto_strength), unless it is the preset's and --alpha is given."""
   preset = DEFAULT_PRESET if preset is None else preset
   check_choice(preset, PRESETS, "preset")
   given = dict(given or {})

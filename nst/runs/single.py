@@ -157,7 +157,7 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   check_min_side(content_image, min_side, "content_image", content_path)
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
   if options.get("style_strength") == config.AUTO:  # by this run's (level's) size
-    options = config.sized(options, shape)
+    options = config.with_auto_strength(options, shape)
     settings = dataclasses.replace(settings, alpha=options["alpha"])
   # The refusal uses the plain estimate unless XLA was asked for: auto times XLA only
   # where its estimate fits (evalmode.choose).
