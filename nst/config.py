@@ -295,28 +295,27 @@ def alpha_of_strength(strength):
 
 
 DEFAULT_STYLE_STRENGTH = 0.6
-# --style_strength=auto: DEFAULT_STYLE_STRENGTH from AUTO_FULL_SIDE up,
-# AUTO_SMALL_STRENGTH from AUTO_SMALL_SIDE down, log-linear between.
-AUTO_FULL_SIDE, AUTO_SMALL_SIDE, AUTO_SMALL_STRENGTH = 256, 192, 0.35
+# --style_strength=auto: (longest side px, strength) where it was chosen by eye
+# (benchmarks/README.md, "Thumbnails"): log-linear between, constant beyond.
+AUTO_STRENGTHS = ((128, 0.25), (192, 0.35), (256, DEFAULT_STYLE_STRENGTH))
 AUTO = "auto"
 
 
 def auto_strength(longest_side):
-  """--style_strength=auto for a run whose longest side is `longest_side` px: 0.6
-  (DEFAULT_STYLE_STRENGTH) from 256 px up, 0.35 from 192 px down, log-linear between.
-  One alpha gives the same balance of the two losses at every size (both are means),
-  but not the same picture: below 256 px relu4_1 and relu5_1 see so few positions
-  that the artwork's Gram matrices carry its whole composition, and at 0.6 faces and
-  objects of the photograph go (benchmarks/README.md, "Thumbnails"; not measured
-  below 128 px)."""
-  if longest_side >= AUTO_FULL_SIDE:
-    return DEFAULT_STYLE_STRENGTH
-  if longest_side <= AUTO_SMALL_SIDE:
-    return AUTO_SMALL_STRENGTH
-  fraction = (math.log2(longest_side / AUTO_SMALL_SIDE)
-              / math.log2(AUTO_FULL_SIDE / AUTO_SMALL_SIDE))
-  return round(AUTO_SMALL_STRENGTH
-               + (DEFAULT_STYLE_STRENGTH - AUTO_SMALL_STRENGTH) * fraction, 6)
+  """--style_strength=auto for an image whose longest side is `longest_side` px: 0.6
+  (DEFAULT_STYLE_STRENGTH) from 256 px up, 0.35 at 192 px, 0.25 from 128 px down,
+  log-linear between (AUTO_STRENGTHS). One alpha gives the same balance of the two
+  losses at every size (both are means), but not the same picture: below 256 px
+  relu4_1 and relu5_1 see so few positions that the artwork's Gram matrices carry its
+  whole composition, and at 0.6 faces and objects of the photograph go, the more so
+  the more iterations run there (benchmarks/README.md, "Thumbnails")."""
+  (side, strength), *anchors = AUTO_STRENGTHS
+  for next_side, next_strength in anchors:
+    if longest_side < next_side:
+      fraction = max(0.0, math.log2(longest_side / side) / math.log2(next_side / side))
+      return round(strength + (next_strength - strength) * fraction, 6)
+    side, strength = next_side, next_strength
+  return strength
 
 
 def with_auto_strength(options, shape):
@@ -345,9 +344,10 @@ PRESETS = {
     # (benchmarks/README.md, "The default's schedule"); --num_steps given runs one
     # scale of that many iterations (num_steps=500 is also what --image_size=0 runs).
     # The strength is by the size of the image optimised, each coarse-to-fine level
-    # its own (auto_strength): 0.6 from 256 px up, 0.35 from 192 px down, where 0.6
-    # paints the artwork's composition over the photograph (benchmarks/README.md,
-    # "Thumbnails"); the alpha here is 0.6's, what auto sets from 256 px up.
+    # its own (auto_strength): 0.6 from 256 px up, 0.35 at 192 px, 0.25 from 128 px
+    # down, where 0.6 paints the artwork's composition over the photograph
+    # (benchmarks/README.md, "Thumbnails"); the alpha here is 0.6's, what auto sets
+    # from 256 px up.
     # The content at relu3_2 and relu4_2 (0.5 each): the structure within 0.01 of
     # relu4_2 alone's and more of the artwork on 15 of 18 pair-sizes (a style distance
     # 0.61x on Tübingen / Shipwreck; benchmarks/README.md, "Content at two layers").

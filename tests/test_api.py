@@ -46,10 +46,10 @@ def test_transfer_of_arrays_returns_image_and_record_and_writes_nothing(default_
       # The record is JSON: a preset's tuple is a list there.
       assert record["flags"][name] == (list(value) if isinstance(value, tuple)
                                        else value), name
-  # Its strength, auto, and the alpha that sets at 32 px (0.35: 10^-2.4); the argv
+  # Its strength, auto, and the alpha that sets at 32 px (0.25: 10^-2); the argv
   # gives the strength, not the alpha, so that it rebuilds every level's own.
   assert record["flags"]["style_strength"] == "auto"
-  assert record["flags"]["alpha"] == pytest.approx(10 ** -2.4, rel=1e-12)
+  assert record["flags"]["alpha"] == pytest.approx(10 ** -2, rel=1e-12)
   assert "--style_strength=auto" in record["argv"]
   assert not any(a.startswith("--alpha") for a in record["argv"])
   # Its coarse-to-fine levels give way to the num_steps given: one scale.

@@ -379,23 +379,24 @@ def test_style_strength_sets_alpha_a_decade_a_quarter(pair):
   assert default.pooling == "max"
 
 
-def test_the_default_strength_is_0_6_from_256_px_and_0_35_from_192_px_down(pair):
-  """--style_strength=auto (the default preset's): 0.6 from 256 px up, 0.35 from 192
-  px down, log-linear between; alpha = 10^-(1 + 4 s)."""
+def test_the_default_strength_is_0_6_from_256_px_0_35_at_192_0_25_from_128_down(pair):
+  """--style_strength=auto (the default preset's): 0.6 from 256 px up, 0.35 at 192 px,
+  0.25 from 128 px down, log-linear between; alpha = 10^-(1 + 4 s)."""
   from nst.runs import levels as levels_lib  # pylint: disable=g-import-not-at-top
   from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
   content, style = pair  # 40 x 40
 
   def alpha(**options):
     return run.prepare(content, style, **options).settings.alpha
-  # 224 px: between 192 and 256 on a log scale.
-  between = 0.35 + 0.25 * np.log2(224 / 192) / np.log2(256 / 192)
-  for size, strength in ((512, 0.6), (256, 0.6), (224, between), (192, 0.35),
-                         (128, 0.35), (32, 0.35)):
+  # 224 and 160 px: between their neighbours on a log scale.
+  upper = 0.35 + 0.25 * np.log2(224 / 192) / np.log2(256 / 192)
+  lower = 0.25 + 0.1 * np.log2(160 / 128) / np.log2(192 / 128)
+  for size, strength in ((512, 0.6), (256, 0.6), (224, upper), (192, 0.35),
+                         (160, lower), (128, 0.25), (32, 0.25)):
     np.testing.assert_allclose(alpha(image_size=size), 10 ** -(1 + 4 * strength),
                                rtol=1e-5, err_msg=str(size))
   # --image_size=0: the photograph's own 40 px.
-  np.testing.assert_allclose(alpha(image_size=0), 10 ** -2.4, rtol=1e-12)
+  np.testing.assert_allclose(alpha(image_size=0), 10 ** -2, rtol=1e-12)
   # Given, a strength or alpha is kept at any size; other presets keep their alpha
   # unless auto is asked for.
   np.testing.assert_allclose(alpha(image_size=128, style_strength=0.6), 10 ** -3.4,
@@ -403,7 +404,7 @@ def test_the_default_strength_is_0_6_from_256_px_and_0_35_from_192_px_down(pair)
   assert alpha(image_size=128, alpha=1e-3) == 1e-3
   assert alpha(image_size=128, preset="paper") == 1e-3
   np.testing.assert_allclose(alpha(image_size=128, preset="paper",
-                                   style_strength="auto"), 10 ** -2.4, rtol=1e-12)
+                                   style_strength="auto"), 10 ** -2, rtol=1e-12)
   # Each coarse-to-fine level takes its own size's: 192 px at 0.35, 256 px at 0.6;
   # a strength given is every level's.
   for given, first_alpha in (({}, 10 ** -2.4), ({"style_strength": 0.6}, 10 ** -3.4)):

@@ -92,8 +92,9 @@ flags.DEFINE_string(
     "How much of the artwork, 0..1, in place of --alpha: alpha = 10^-(1 + 4 s) (beta "
     "1): 0 a faint filter, 0.25 light, 0.6 the default's, 0.75 strong, 1 mostly the "
     "artwork; auto (the default preset's): by the size being optimised, 0.6 from 256 "
-    "px up, 0.35 from 192 px down (where 0.6 would paint the artwork's composition "
-    "over the photograph), each coarse-to-fine level its own (see README, Presets).")
+    "px up, 0.35 at 192 px, 0.25 from 128 px down (where 0.6 would paint the "
+    "artwork's composition over the photograph), each coarse-to-fine level its own "
+    "(see README, Presets).")
 flags.DEFINE_float("beta", _default("beta"), "Style loss weight.")
 flags.DEFINE_float(
     "tv_weight", _default("tv_weight"),
