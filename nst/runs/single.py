@@ -156,9 +156,9 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   content_image, content_path = load(content, "content_image", need)
   check_min_side(content_image, min_side, "content_image", content_path)
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
-  if options.get("style_strength") == config.AUTO:  # by this run's (level's) size
-    options = config.with_auto_strength(options, shape)
-    settings = dataclasses.replace(settings, alpha=options["alpha"])
+  # --style_strength=auto sets alpha by this run's (level's) size; else it is as given.
+  options = config.with_auto_strength(options, shape)
+  settings = dataclasses.replace(settings, alpha=options["alpha"])
   # The refusal uses the plain estimate unless XLA was asked for: auto times XLA only
   # where its estimate fits (evalmode.choose).
   memory_mode = "xla" if options["eval_mode"] == "xla" else "plain"
