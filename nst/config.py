@@ -271,10 +271,12 @@ OPTIONS = {
     "fine_style_image": "",
     "fine_style_layers": ("relu1_1", "relu2_1"),
     "fine_style_steps": 500,
-    # A style-strength knob in [0, 1] that sets alpha (alpha_of_strength); "auto": by
-    # the size of the image optimised (auto_strength); None: the preset's (or the
-    # given) alpha.
+    # A style-strength knob in [0, 1] that sets alpha (alpha_of_strength); None: the
+    # preset's (or the given) alpha.
     "style_strength": None,
+    # Style layers whose feature map spans fewer positions than this along the image's
+    # longest side are left out of the run (style_layers_for); 0: every layer, always.
+    "style_min_positions": 0,
 }
 
 # The authors' code's conventions (README, "Why 1e-6 and not 1e-3", variant (c)): mean
@@ -288,43 +290,40 @@ def alpha_of_strength(strength):
   """--style_strength s in [0, 1] as alpha (beta = 1): 10^-(1 + 4 s), one decade of
   alpha/beta per quarter. Under the authors' conventions (the default and paper
   presets): 0 the photograph under a faint filter (1e-1), 0.25 a light touch (1e-2),
-  0.5 the artwork's strokes through the photograph (1e-3), 0.6 the default's from
-  256 px up (4e-4), 0.75 the artwork's strokes over the photograph's outlines (1e-4),
-  1 mostly texture (1e-5). Measured: README, Presets."""
+  0.5 the artwork's strokes through the photograph (1e-3), 0.6 the default's (4e-4),
+  0.75 the artwork's strokes over the photograph's outlines (1e-4), 1 mostly texture
+  (1e-5). Measured: README, Presets."""
   return 10.0 ** -(1.0 + 4.0 * strength)
 
 
 DEFAULT_STYLE_STRENGTH = 0.6
-# --style_strength=auto: (longest side px, strength) where it was chosen by eye
-# (benchmarks/README.md, "Thumbnails"): log-linear between, constant beyond.
-AUTO_STRENGTHS = ((128, 0.25), (192, 0.35), (256, DEFAULT_STYLE_STRENGTH))
-AUTO = "auto"
+# The default's --style_min_positions: relu5_1 from 256 px up, relu4_1 from 128 px up.
+DEFAULT_STYLE_MIN_POSITIONS = 16
 
 
-def auto_strength(longest_side):
-  """--style_strength=auto for an image whose longest side is `longest_side` px: 0.6
-  (DEFAULT_STYLE_STRENGTH) from 256 px up, 0.35 at 192 px, 0.25 from 128 px down,
-  log-linear between (AUTO_STRENGTHS). One alpha gives the same balance of the two
-  losses at every size (both are means), but not the same picture: below 256 px
-  relu4_1 and relu5_1 see so few positions that the artwork's Gram matrices carry its
-  whole composition, and at 0.6 faces and objects of the photograph go, the more so
-  the more iterations run there (benchmarks/README.md, "Thumbnails")."""
-  (side, strength), *anchors = AUTO_STRENGTHS
-  for next_side, next_strength in anchors:
-    if longest_side < next_side:
-      fraction = max(0.0, math.log2(longest_side / side) / math.log2(next_side / side))
-      return round(strength + (next_strength - strength) * fraction, 6)
-    side, strength = next_side, next_strength
-  return strength
+def style_layers_for(settings, longest_side, min_positions):
+  """The style layers of `settings` that --style_min_positions keeps for an image
+  whose longest side is `longest_side` px, as a dataclasses.replace of its fields
+  (style_layer_weights filtered too where they are numbers): those whose feature map
+  spans at least `min_positions` positions along that side (0: all), and the
+  shallowest if none does. Below 16 positions a layer's Gram matrix holds the
+  artwork's composition rather than its strokes: at 128 and 192 px relu5_1 (8 and 12
+  positions) paints the artwork's figures over faces and objects even at a tenth of
+  its weight, and without it the same strength keeps them (benchmarks/README.md,
+  "Small images")."""
+  layers = settings.style_layers
+  keep = [i for i, layer in enumerate(layers)
+          if longest_side >> vgg.downsampling(layer) >= min_positions]
+  if not keep and layers:
+    keep = [min(range(len(layers)), key=lambda i: vgg.downsampling(layers[i]))]
+  if len(keep) == len(layers):
+    return {}
+  fields = {"style_layers": tuple(layers[i] for i in keep)}
+  weights = settings.style_layer_weights
+  if isinstance(weights, (tuple, list)):
+    fields["style_layer_weights"] = tuple(weights[i] for i in keep)
+  return fields
 
-
-def with_auto_strength(options, shape):
-  """`options` with the alpha that --style_strength=auto sets for an image of (H, W)
-  `shape` (the strength stays "auto": a record's argv then rebuilds every
-  coarse-to-fine level's own). Other options as they are."""
-  if options.get("style_strength") != AUTO:
-    return options
-  return dict(options, alpha=alpha_of_strength(auto_strength(max(shape[:2]))))
 
 PRESETS = {
     # Exactly the TF1 reimplementation nst replaces (run at the photograph's own size,
@@ -343,16 +342,16 @@ PRESETS = {
     # float32 iterations at 512 px, the same picture by eye and as good by the judge
     # (benchmarks/README.md, "The default's schedule"); --num_steps given runs one
     # scale of that many iterations (num_steps=500 is also what --image_size=0 runs).
-    # The strength is by the size of the image optimised, each coarse-to-fine level
-    # its own (auto_strength): 0.6 from 256 px up, 0.35 at 192 px, 0.25 from 128 px
-    # down, where 0.6 paints the artwork's composition over the photograph
-    # (benchmarks/README.md, "Thumbnails"); the alpha here is 0.6's, what auto sets
-    # from 256 px up.
+    # The style layers by the size of the image optimised, each coarse-to-fine level
+    # its own (style_min_positions 16): relu5_1 from 256 px up, relu4_1 from 128 px
+    # up, where fewer positions paint the artwork's composition over the photograph
+    # (benchmarks/README.md, "Small images").
     # The content at relu3_2 and relu4_2 (0.5 each): the structure within 0.01 of
     # relu4_2 alone's and more of the artwork on 15 of 18 pair-sizes (a style distance
     # 0.61x on Tübingen / Shipwreck; benchmarks/README.md, "Content at two layers").
     "default": dict(_AUTHORS, alpha=alpha_of_strength(DEFAULT_STYLE_STRENGTH),
-                    style_strength=AUTO, content_layers=("relu3_2", "relu4_2"),
+                    style_min_positions=DEFAULT_STYLE_MIN_POSITIONS,
+                    content_layers=("relu3_2", "relu4_2"),
                     pooling="max", init="content", num_steps=500, precision="auto",
                     pyramid="0.75x:300,1x:100"),
 }
@@ -363,19 +362,14 @@ def _with_strength(options, given):
   strength = options.get("style_strength")
   if strength is None:
     return options
-  if "alpha" in given:
-    if "style_strength" not in given:  # a preset's strength gives way to --alpha
-      return dict(options, style_strength=None)
-    raise UserError(f"{flag('style_strength')} sets {flag('alpha')} (alpha = "
-                    "10^-(1 + 4 s)); give one of them, not both",
-                    option="style_strength")
-  if strength == AUTO:  # resolved once the image's size is known (with_auto_strength)
-    return options
   if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not (
       0.0 <= strength <= 1.0):
     raise UserError(f"{flag('style_strength')} must be a number in [0, 1] (0: faint, "
-                    f"{DEFAULT_STYLE_STRENGTH}: the default's, 1: mostly the artwork) "
-                    f"or {AUTO} (by the image's size), got {strength!r}",
+                    f"{DEFAULT_STYLE_STRENGTH}: the default's, 1: mostly the artwork), "
+                    f"got {strength!r}", option="style_strength")
+  if "alpha" in given:
+    raise UserError(f"{flag('style_strength')} sets {flag('alpha')} (alpha = "
+                    "10^-(1 + 4 s)); give one of them, not both",
                     option="style_strength")
   return dict(options, alpha=alpha_of_strength(float(strength)))
 
@@ -383,8 +377,7 @@ def _with_strength(options, given):
 def resolve_options(preset=None, given=None):
   """Every option's value: OPTIONS, overridden by the preset's values, overridden by
   the options in `given` (those passed explicitly, checked by check_options);
-  --style_strength sets alpha (auto: once the image's size is known,
-  with_auto_strength), unless it is the preset's and --alpha is given."""
+  --style_strength, when given, sets alpha."""
   preset = DEFAULT_PRESET if preset is None else preset
   check_choice(preset, PRESETS, "preset")
   given = dict(given or {})
@@ -400,7 +393,7 @@ def resolve_options(preset=None, given=None):
 # the others take the type of their default in OPTIONS (option_kind).
 _KINDS = {"content_layer_weights": "floats", "style_layer_weights": "weights",
           "style_blend_weights": "floats", "style_scale": "float",
-          "style_strength": "strength",
+          "style_strength": "float",
           "normalize_images": "path", "step_dir": "path", "vgg_weights": "path",
           "fine_style_image": "image", "init": "image", "content_masks": "masks",
           "style_masks": "masks"}
@@ -410,8 +403,7 @@ KIND_HELP = {"bool": "true or false", "int": "an integer", "float": "a number",
              "floats": "a comma list of numbers",
              "weights": "a comma list of numbers or a keyword (equal, authors)",
              "image": "a path (or, in Python, an image array)",
-             "masks": "a comma list of mask files",
-             "strength": f"a number in [0, 1] or {AUTO}"}
+             "masks": "a comma list of mask files"}
 
 
 def option_kind(name):
@@ -446,9 +438,7 @@ def parse_option(name, value):
     if isinstance(value, (bool, float)) or not hasattr(value, "__index__"):
       raise ValueError("not an integer")
     return operator.index(value)
-  if kind == "strength" and isinstance(value, str) and value.strip().lower() == AUTO:
-    return AUTO
-  if kind in ("float", "strength"):
+  if kind == "float":
     if isinstance(value, str):
       return float(value)
     if isinstance(value, bool) or not hasattr(value, "__float__"):

@@ -42,16 +42,15 @@ def test_transfer_of_arrays_returns_image_and_record_and_writes_nothing(default_
   assert record["result"]["iterations"] == 4 and not record["result"]["partial"]
   # Every resolved value is in the record: the preset's, and what was given.
   for name, value in config.PRESETS["default"].items():
-    if name not in ("num_steps", "pyramid", "style_strength", "alpha"):
+    if name not in ("num_steps", "pyramid"):
       # The record is JSON: a preset's tuple is a list there.
       assert record["flags"][name] == (list(value) if isinstance(value, tuple)
                                        else value), name
-  # Its strength, auto, and the alpha that sets at 32 px (0.25: 10^-2); the argv
-  # gives the strength, not the alpha, so that it rebuilds every level's own.
-  assert record["flags"]["style_strength"] == "auto"
-  assert record["flags"]["alpha"] == pytest.approx(10 ** -2, rel=1e-12)
-  assert "--style_strength=auto" in record["argv"]
-  assert not any(a.startswith("--alpha") for a in record["argv"])
+  # The flags keep the five style layers and the rule (so that the argv rebuilds
+  # every level's own); the settings say the two a 32 px run keeps (relu2_1 spans 16
+  # positions there).
+  assert "--style_min_positions=16" in record["argv"]
+  assert record["settings"]["style_layers"] == ["relu1_1", "relu2_1"]
   # Its coarse-to-fine levels give way to the num_steps given: one scale.
   assert record["flags"]["pyramid"] == ""
   assert record["flags"]["num_steps"] == 4 and record["flags"]["image_size"] == 32

@@ -81,6 +81,7 @@ BAD = [
     (["--line_search=wolfe"], "--line_search"),
     (["--style_strength=1.5"], "--style_strength must be a number in"),
     (["--style_strength=0.5", "--alpha=1e-3"], "give one of them, not both"),
+    (["--style_min_positions=-2"], "--style_min_positions must be >= 0"),
     (["--pyramid=0.5x:10,0.8x:5"], "the last relative level must be 1x"),
     (["--normalize_vgg", "--normalize_images={dir}"],
      "--normalize_images: no .png/.jpg images"),

@@ -34,6 +34,8 @@ def pair():
     (dict(style_scale=0.0), "style_scale", "--style_scale must be a number in (0, 4]"),
     (dict(style_strength=0.5, alpha=1e-3), "style_strength",
      "--style_strength sets --alpha"),
+    (dict(style_min_positions=-1), "style_min_positions",
+     "--style_min_positions must be >= 0"),
     (dict(pyramid="64:5,32:5"), "pyramid", "--pyramid: sizes 64,32 must increase"),
     (dict(alpah=1.0), None, "unknown option alpah; valid options are"),
 ])

@@ -379,38 +379,45 @@ def test_style_strength_sets_alpha_a_decade_a_quarter(pair):
   assert default.pooling == "max"
 
 
-def test_the_default_strength_is_0_6_from_256_px_0_35_at_192_0_25_from_128_down(pair):
-  """--style_strength=auto (the default preset's): 0.6 from 256 px up, 0.35 at 192 px,
-  0.25 from 128 px down, log-linear between; alpha = 10^-(1 + 4 s)."""
+FIVE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def test_the_default_keeps_relu5_1_from_256_px_and_relu4_1_from_128_px(pair):
+  """--style_min_positions=16 (the default preset's): a style layer is left out where
+  its map spans fewer than 16 positions along the longest side, i.e. below
+  16 * 2^(poolings before it) px; the strength stays 0.6 at every size."""
   from nst.runs import levels as levels_lib  # pylint: disable=g-import-not-at-top
   from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
   content, style = pair  # 40 x 40
 
-  def alpha(**options):
-    return run.prepare(content, style, **options).settings.alpha
-  # 224 and 160 px: between their neighbours on a log scale.
-  upper = 0.35 + 0.25 * np.log2(224 / 192) / np.log2(256 / 192)
-  lower = 0.25 + 0.1 * np.log2(160 / 128) / np.log2(192 / 128)
-  for size, strength in ((512, 0.6), (256, 0.6), (224, upper), (192, 0.35),
-                         (160, lower), (128, 0.25), (32, 0.25)):
-    np.testing.assert_allclose(alpha(image_size=size), 10 ** -(1 + 4 * strength),
-                               rtol=1e-5, err_msg=str(size))
+  def settings(**options):
+    return run.prepare(content, style, **options).settings
+  for size, layers in ((512, FIVE), (256, FIVE), (255, FIVE[:4]), (192, FIVE[:4]),
+                       (128, FIVE[:4]), (127, FIVE[:3]), (96, FIVE[:3]),
+                       (64, FIVE[:3]), (63, FIVE[:2]), (32, FIVE[:2])):
+    got = settings(image_size=size)
+    assert got.style_layers == layers, size
+    # The layers kept keep the authors' weights, 1e3 / N_l^2; alpha is 0.6's.
+    assert list(got.style_weights().values()) == pytest.approx(
+        [1e3 / n ** 2 for n in (64, 128, 256, 512, 512)[:len(layers)]], rel=1e-12)
+    np.testing.assert_allclose(got.alpha, 10 ** -3.4, rtol=1e-12)
   # --image_size=0: the photograph's own 40 px.
-  np.testing.assert_allclose(alpha(image_size=0), 10 ** -2, rtol=1e-12)
-  # Given, a strength or alpha is kept at any size; other presets keep their alpha
-  # unless auto is asked for.
-  np.testing.assert_allclose(alpha(image_size=128, style_strength=0.6), 10 ** -3.4,
-                             rtol=1e-12)
-  assert alpha(image_size=128, alpha=1e-3) == 1e-3
-  assert alpha(image_size=128, preset="paper") == 1e-3
-  np.testing.assert_allclose(alpha(image_size=128, preset="paper",
-                                   style_strength="auto"), 10 ** -2, rtol=1e-12)
-  # Each coarse-to-fine level takes its own size's: 192 px at 0.35, 256 px at 0.6;
-  # a strength given is every level's.
-  for given, first_alpha in (({}, 10 ** -2.4), ({"style_strength": 0.6}, 10 ** -3.4)):
+  assert settings(image_size=0).style_layers == FIVE[:2]
+  # 0 keeps every layer; other presets keep theirs; given layers are filtered the
+  # same way, with their given weights; none long enough: the shallowest stays.
+  assert settings(image_size=128, style_min_positions=0).style_layers == FIVE
+  assert settings(image_size=128, preset="paper").style_layers == FIVE
+  filtered = settings(image_size=128, style_layers=("relu2_1", "relu5_1", "relu4_1"),
+                      style_layer_weights=(1.0, 2.0, 3.0))
+  assert filtered.style_weights() == {"relu2_1": 1.0, "relu4_1": 3.0}
+  assert settings(image_size=64, style_layers=("relu5_1", "relu4_1")
+                  ).style_layers == ("relu4_1",)
+  # Each coarse-to-fine level keeps its own size's: a 192 px level without relu5_1
+  # under a 256 px result with it; --style_min_positions=0 keeps it in every level.
+  for given, first_layers in (({}, FIVE[:4]), ({"style_min_positions": 0}, FIVE)):
     plan = run.prepare(content, style, image_size=256, pyramid="0.75x:2,1x:2", **given)
     first = levels_lib._prepare_level(plan.request, plan.run, plan.levels, 1, None,  # pylint: disable=protected-access
                                       False)
     assert first.shape[:2] == (192, 192) and plan.shape[:2] == (256, 256)
-    np.testing.assert_allclose(first.settings.alpha, first_alpha, rtol=1e-12)
-    np.testing.assert_allclose(plan.settings.alpha, 10 ** -3.4, rtol=1e-12)
+    assert first.settings.style_layers == first_layers
+    assert plan.settings.style_layers == FIVE

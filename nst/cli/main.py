@@ -87,14 +87,18 @@ flags.DEFINE_enum(
     "How a mask reaches each layer: simple (averaged to the layer's size) or inside "
     "(only positions whose receptive field lies wholly inside the region).")
 flags.DEFINE_float("alpha", _default("alpha"), "Content loss weight.")
-flags.DEFINE_string(
+flags.DEFINE_float(
     "style_strength", _default("style_strength"),
     "How much of the artwork, 0..1, in place of --alpha: alpha = 10^-(1 + 4 s) (beta "
     "1): 0 a faint filter, 0.25 light, 0.6 the default's, 0.75 strong, 1 mostly the "
-    "artwork; auto (the default preset's): by the size being optimised, 0.6 from 256 "
-    "px up, 0.35 at 192 px, 0.25 from 128 px down (where 0.6 would paint the "
-    "artwork's composition over the photograph), each coarse-to-fine level its own "
-    "(see README, Presets).")
+    "artwork (see README, Presets).")
+flags.DEFINE_integer(
+    "style_min_positions", _default("style_min_positions"),
+    "Leave out the style layers whose feature map spans fewer positions than this "
+    "along the longest side of the image optimised (each coarse-to-fine level its "
+    "own); 0 keeps every layer. The default preset's 16 keeps relu5_1 from 256 px up "
+    "and relu4_1 from 128 px up: with fewer, their Gram matrices paint the artwork's "
+    "composition over the photograph (see README, Presets).")
 flags.DEFINE_float("beta", _default("beta"), "Style loss weight.")
 flags.DEFINE_float(
     "tv_weight", _default("tv_weight"),

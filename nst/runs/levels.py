@@ -66,8 +66,8 @@ def _meta(prepared):
 def _prepare_level(request, prepared, levels, k, start, resume):
   """The one-scale run of level k: the request's inputs and explicit options, at level
   k's size and iterations, starting from `start` (k > 1), writing level k's files.
-  --style_strength=auto is the level's own size's: a coarse level below 256 px lays
-  the photograph out at a lower strength and the fine levels paint at 0.6."""
+  --style_min_positions keeps the style layers of the level's own size: a coarse
+  level below 256 px lays the photograph out without relu5_1."""
   level = levels[k - 1]
   given = dict(request.given, pyramid="", image_size=level.size,
                num_steps=level.iterations, overwrite=True, resume=resume)

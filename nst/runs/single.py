@@ -156,15 +156,16 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   content_image, content_path = load(content, "content_image", need)
   check_min_side(content_image, min_side, "content_image", content_path)
   shape = image_lib.scaled_shape(content_image.shape, options["image_size"])
-  # --style_strength=auto sets alpha by this run's (level's) size; else it is as given.
-  options = config.with_auto_strength(options, shape)
-  settings = dataclasses.replace(settings, alpha=options["alpha"])
   # The refusal uses the plain estimate unless XLA was asked for: auto times XLA only
   # where its estimate fits (evalmode.choose).
   memory_mode = "xla" if options["eval_mode"] == "xla" else "plain"
   if check_sizes is not None:
     check_sizes(settings, content_image.shape, memory_mode)
-  settings.check_image_shape(shape)
+  settings.check_image_shape(shape)  # by the layers given: relu5_1 needs 16 px
+  # Then --style_min_positions leaves out the style layers too coarse for this run's
+  # (level's) size; the options keep the layers given, so every level has its own.
+  settings = dataclasses.replace(settings, **config.style_layers_for(
+      settings, max(shape), options["style_min_positions"]))
   check_memory(settings, shape, memory_mode)
   style_list = style_items(style)
   settings.blend_weights(len(style_list))
@@ -378,6 +379,10 @@ def _check_run_options(options):
     raise UserError(f"{flag('save_per_step')} must be a positive number of iterations "
                     f"or -1 (never), got {options['save_per_step']}",
                     option="save_per_step")
+  if options["style_min_positions"] < 0:
+    raise UserError(f"{flag('style_min_positions')} must be >= 0 (0 keeps every style "
+                    f"layer), got {options['style_min_positions']}",
+                    option="style_min_positions")
   if options["report_every"] < 1:
     raise UserError(f"{flag('report_every')} must be at least 1, got "
                     f"{options['report_every']}", option="report_every")
@@ -846,9 +851,8 @@ def reproducing_argv(values):
   argv = []
   for name, value in sorted(values.items()):
     if (value is None or value == ARRAY or value == ""
-        # A strength sets alpha (both given would be refused); auto, a level's own.
-        or (name == "alpha" and values.get("style_strength") is not None)
-        or name in ("output", "overwrite", "resume")):
+        # --style_strength is in --alpha already (both given would be refused).
+        or name in ("output", "overwrite", "resume", "style_strength")):
       continue  # "": an empty text option (e.g. --pyramid) is its default
     if isinstance(value, bool):
       argv.append(flag(name) if value else flag(f"no{name}"))  # absl's --noname
