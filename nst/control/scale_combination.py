@@ -144,9 +144,11 @@ def style_output(output):
 def synthesis_options(options, side, layers, steps):
   """The options of the synthesis run (over the transfer's preset): the transfer's
   network and optimiser settings, alpha 0, the fine layers at equal weights, from the
-  coarse artwork at `side` px with the fine one at the same longest side."""
+  coarse artwork at `side` px with the fine one at the same longest side (all of
+  them: they choose the scale, so --style_min_positions leaves none out)."""
   shared = {name: options[name] for name in SHARED}
   return dict(shared, alpha=0.0, beta=1.0, style_layers=tuple(layers),
-              style_layer_weights="equal", init="content", num_steps=max(steps, 1),
+              style_layer_weights="equal", style_min_positions=0,
+              init="content", num_steps=max(steps, 1),
               image_size=side, style_scale=1.0, tv_weight=0.0, color_control="none",
               save_per_step=-1)
