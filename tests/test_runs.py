@@ -122,8 +122,11 @@ def test_record_validates_and_reproduces_the_run(tmp_path, pair, weights_path):
   assert record["weights"]["md5"] == "253f8cb515780f3b799900260a226db6"
   assert record["seed"] == 3 and record["device"] == "CPU"
   assert record["versions"]["tensorflow"] and record["flags"]["num_steps"] == 8
-  assert set(record["history"][-1]["style_layers"]) == {
-      "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+  # A loss per style layer used: at 32 px the default keeps the two whose maps span
+  # 16 positions or more (--style_min_positions=16); the flags keep the five given.
+  assert set(record["history"][-1]["style_layers"]) == {"relu1_1", "relu2_1"}
+  assert record["settings"]["style_layers"] == ["relu1_1", "relu2_1"]
+  assert len(record["flags"]["style_layers"]) == 5
   assert (tmp_path / "a_loss.png").is_file()
 
   again = run(*record["argv"], "--output=b.png", cwd=tmp_path)
