@@ -307,9 +307,9 @@ def style_layers_for(settings, longest_side, min_positions):
   (style_layer_weights filtered too where they are numbers): those whose feature map
   spans at least `min_positions` positions along that side (0: all), and the
   shallowest if none does. Below 16 positions a layer's Gram matrix holds the
-  artwork's composition rather than its strokes: at 128 and 192 px relu5_1 (8 and 12
-  positions) paints the artwork's figures over faces and objects even at a tenth of
-  its weight, and without it the same strength keeps them (benchmarks/README.md,
+  artwork's composition rather than its strokes: relu5_1 paints the artwork's figures
+  over faces and objects at 192 px (12 positions) and at 128 px (8) even at a quarter
+  of its weight, and without it the same strength keeps them (benchmarks/README.md,
   "Small images")."""
   layers = settings.style_layers
   keep = [i for i, layer in enumerate(layers)
