@@ -302,9 +302,9 @@ DEFAULT_STYLE_MIN_POSITIONS = 16
 
 
 def style_layers_for(settings, longest_side, min_positions):
-  """The style layers of `settings` that --style_min_positions keeps for an image
-  whose longest side is `longest_side` px, as a dataclasses.replace of its fields
-  (style_layer_weights filtered too where they are numbers): those whose feature map
+  """`settings` with the style layers that --style_min_positions keeps for an image
+  whose longest side is `longest_side` px (style_layer_weights filtered too where
+  they are numbers): those whose feature map
   spans at least `min_positions` positions along that side (0: all), and the
   shallowest if none does. Below 16 positions a layer's Gram matrix holds the
   artwork's composition rather than its strokes: relu5_1 paints the artwork's figures
@@ -317,12 +317,12 @@ def style_layers_for(settings, longest_side, min_positions):
   if not keep and layers:
     keep = [min(range(len(layers)), key=lambda i: vgg.downsampling(layers[i]))]
   if len(keep) == len(layers):
-    return {}
-  fields = {"style_layers": tuple(layers[i] for i in keep)}
+    return settings
   weights = settings.style_layer_weights
   if isinstance(weights, (tuple, list)):
-    fields["style_layer_weights"] = tuple(weights[i] for i in keep)
-  return fields
+    weights = tuple(weights[i] for i in keep)
+  return dataclasses.replace(settings, style_layers=tuple(layers[i] for i in keep),
+                             style_layer_weights=weights)
 
 
 PRESETS = {

@@ -164,8 +164,8 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   settings.check_image_shape(shape)  # by the layers given: relu5_1 needs 16 px
   # Then --style_min_positions leaves out the style layers too coarse for this run's
   # (level's) size; the options keep the layers given, so every level has its own.
-  settings = dataclasses.replace(settings, **config.style_layers_for(
-      settings, max(shape), options["style_min_positions"]))
+  settings = config.style_layers_for(settings, max(shape),
+                                     options["style_min_positions"])
   check_memory(settings, shape, memory_mode)
   style_list = style_items(style)
   settings.blend_weights(len(style_list))
