@@ -86,7 +86,10 @@ flags.DEFINE_enum(
     "mask_propagation", _default("mask_propagation"), list(spatial.PROPAGATIONS),
     "How a mask reaches each layer: simple (averaged to the layer's size) or inside "
     "(only positions whose receptive field lies wholly inside the region).")
-flags.DEFINE_float("alpha", _default("alpha"), "Content loss weight.")
+flags.DEFINE_float(
+    "alpha", _default("alpha"),
+    "Content loss weight (the paper's alpha). The default preset's, shown below, is "
+    f"what --style_strength={config.DEFAULT_STYLE_STRENGTH} gives.")
 flags.DEFINE_float(
     "style_strength", _default("style_strength"),
     "How much of the artwork, 0..1, in place of --alpha: alpha = 10^-(1 + 4 s) (beta "
