@@ -93,8 +93,8 @@ flags.DEFINE_float(
 flags.DEFINE_float(
     "style_strength", _default("style_strength"),
     "How much of the artwork, 0..1, in place of --alpha: alpha = 10^-(1 + 4 s) (beta "
-    "1): 0 a faint filter, 0.25 light, 0.6 the default's, 0.75 strong, 1 mostly the "
-    "artwork (see README, Presets).")
+    f"1): 0 a faint filter, 0.25 light, {config.DEFAULT_STYLE_STRENGTH} the default's, "
+    "0.75 strong, 1 mostly the artwork (see README, Presets).")
 flags.DEFINE_integer(
     "style_min_positions", _default("style_min_positions"),
     "Leave out the style layers whose feature map spans fewer positions than this "
