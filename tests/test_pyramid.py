@@ -47,7 +47,9 @@ def test_parse_levels_and_refuse_bad_ones():
   assert pyramid.parse([(24, 10), (48, 5)]) == pyramid.parse("24:10,48:5")
   assert pyramid.text(pyramid.parse(" 24:10,48:5 ")) == "24:10,48:5"
   assert pyramid.parse("") == [] and pyramid.parse(None) == []
-  for bad in ("48:5,24:5", "24:5,24:5", "24", "24:5,", "a:b", "24:0", "0:5",
+  # A level may be smaller than the one before (a small result's last level).
+  assert pyramid.parse("48:5,24:5") == [pyramid.Level(48, 5), pyramid.Level(24, 5)]
+  for bad in ("24:5,24:5", "24:5,48:5,48:3", "24", "24:5,", "a:b", "24:0", "0:5",
               "24:5:1", [(24, 5.0)], [(24,)], 5):
     with pytest.raises(UserError, match="--pyramid"):
       pyramid.parse(bad)
@@ -68,9 +70,11 @@ def test_relative_levels_follow_image_size_and_a_presets_give_way():
   assert values["pyramid"] == "150:30,300:10" and values["num_steps"] == 10
   # A preset's (no --pyramid given): the same, at whatever size was asked for ...
   assert pyramid.text(resolved(None, image_size=1000)[0]) == "500:30,1000:10"
-  # ... but an explicit --num_steps, the photograph's own size, or a coarsest level
-  # under 128 px runs one scale (the preset's, or the given, iterations).
-  for given in (dict(num_steps=7), dict(image_size=0), dict(image_size=200)):
+  # ... but an explicit --num_steps, the photograph's own size, or (with no
+  # --small_pyramid) a coarsest level under 128 px runs one scale (the preset's, or
+  # the given, iterations).
+  for given in (dict(num_steps=7), dict(image_size=0),
+                dict(image_size=200, small_pyramid="")):
     levels, values = resolved(None, **given)
     assert levels == [] and values["pyramid"] == "", given
   assert resolved(None, num_steps=7)[1]["num_steps"] == 7
@@ -97,10 +101,70 @@ def test_the_default_preset_runs_three_quarters_then_the_full_size():
                       levels()[1])
   assert levels()[1]["num_steps"] == 100 and levels()[1]["image_size"] == 512
   assert levels(image_size=256)[0] == [pyramid.Level(192, 300), pyramid.Level(256, 100)]
-  for given in (dict(image_size=256, num_steps=100), dict(image_size=160)):
+  for given in (dict(image_size=256, num_steps=100),
+                dict(image_size=160, small_pyramid=""), dict(image_size=0)):
     none, values = levels(**given)
     assert none == [] and values["pyramid"] == ""
     assert values["num_steps"] == given.get("num_steps", 500)
+
+
+def test_the_default_preset_lays_a_small_result_out_at_256_px_first():
+  # Issue 21: under 256 px (where relu5_1 would have fewer than 16 positions) the
+  # plain command runs 150 iterations at 256 px, then 25 at the result's size.
+  from nst import config  # pylint: disable=g-import-not-at-top
+
+  def levels(**given):
+    return pyramid.resolve(config.resolve_options(None, given), given)
+
+  for size in (64, 128, 255):
+    small, values = levels(image_size=size)
+    assert small == [pyramid.Level(256, 150), pyramid.Level(size, 25)], size
+    assert values["image_size"] == size and values["num_steps"] == 25
+    assert values["pyramid"] == f"256:150,{size}:25"
+  assert levels(image_size=256)[0][0] == pyramid.Level(192, 300)
+  # Given levels, or --num_steps, win; so does another preset's (none).
+  assert levels(image_size=128, num_steps=40)[0] == []
+  assert levels(image_size=128, pyramid="0.5x:5,1x:5")[0] == [
+      pyramid.Level(64, 5), pyramid.Level(128, 5)]
+  paper = pyramid.resolve(config.resolve_options("paper", {"image_size": 128}),
+                          {"image_size": 128})
+  assert paper[0] == []
+  # A value of its own, at any number of levels, for results smaller than each.
+  assert levels(image_size=100, small_pyramid="400:3,200:2,1x:1")[0] == [
+      pyramid.Level(400, 3), pyramid.Level(200, 2), pyramid.Level(100, 1)]
+  assert levels(image_size=200, small_pyramid="400:3,200:2,1x:1")[0] == [
+      pyramid.Level(150, 300), pyramid.Level(200, 100)]  # the preset's relative ones
+  for bad, message in (("256:150", "1x:iterations"), ("1x:25", "1x:iterations"),
+                       ("256:150,0.5x:25", "1x:iterations"), ("256:0,1x:25", "at least 1"),
+                       ("256:1,256:1,1x:2", "must differ")):
+    with pytest.raises(UserError, match="--small_pyramid") as e:
+      levels(image_size=512, small_pyramid=bad)  # refused whatever the size
+    assert re.search(message, str(e.value)), (bad, str(e.value))
+
+
+def test_a_small_result_starts_from_its_larger_level_downsampled(tmp_path, pair,
+                                                                 weights_path):
+  iterates = []
+  result = run.transfer(*pair, str(tmp_path / "s.png"), image_size=32,
+                        small_pyramid="48:5,1x:5", report_every=5,
+                        callback=iterates.append, vgg_weights=weights_path)
+  assert [(it.level, it.iteration) for it in iterates] == [(1, 0), (1, 5), (2, 0),
+                                                           (2, 5)]
+  level1_end, level2_start = iterates[1], iterates[2]
+  assert level1_end.image.shape == (36, 48, 3) and level2_start.image.shape == (24, 32, 3)
+  # Antialiased (Lanczos), as every other downsizing: not bilinear.
+  np.testing.assert_array_equal(level2_start.image,
+                                image.resize(level1_end.image, (24, 32)))
+  assert not np.array_equal(level2_start.image,
+                            image.resize(level1_end.image, (24, 32), "bilinear"))
+  record = json.loads((tmp_path / "s.json").read_text())
+  assert [(e["size"], e["shape"], e["num_steps"]) for e in record["levels"]] == [
+      (48, [36, 48], 5), (32, [24, 32], 5)]
+  assert record["shape"] == [24, 32] and result.image.shape == (24, 32, 3)
+  # --num_steps given: one scale at the result's size.
+  one = run.transfer(*pair, image_size=32, small_pyramid="48:5,1x:5", num_steps=2,
+                     vgg_weights=weights_path)
+  assert "levels" not in one.record and one.image.shape == (24, 32, 3)
 
 
 def test_level_two_starts_from_level_one_upsampled_and_the_record_has_every_level(
@@ -201,7 +265,8 @@ def test_the_live_page_shows_each_level_as_a_run(tmp_path, pair, weights_path):
 
 def test_bad_pyramid_values_are_one_line_errors(tmp_path, pair):
   cases = {
-      "--pyramid=48:5,24:5": "must increase",
+      "--pyramid=24:5,24:5": "must differ",
+      "--small_pyramid=256:5": "1x:iterations",
       "--pyramid=24-5": "is not size:iterations",
       "--pyramid=24:0,48:5": "at least 1",
       "--pyramid=8:5,48:5": "level 1 (8 px)",             # too small for relu5_1
@@ -212,7 +277,8 @@ def test_bad_pyramid_values_are_one_line_errors(tmp_path, pair):
     result = run_nst(*inputs, flag, cwd=tmp_path)
     assert result.returncode == 2, (flag, result.stderr)
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, flag
-    assert "--pyramid" in result.stderr and message in result.stderr, result.stderr
+    assert flag.split("=")[0] + ":" in result.stderr and message in result.stderr, (
+        result.stderr)
   for extra in ("--image_size=48", "--num_steps=5"):
     result = run_nst(*inputs, "--pyramid=24:5,48:5", extra, cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1

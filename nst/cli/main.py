@@ -112,9 +112,17 @@ flags.DEFINE_string(
     "Coarse-to-fine levels as size:iterations, sizes increasing (longest side in px, "
     "as --image_size), e.g. 256:300,512:100, or relative to --image_size, e.g. "
     "0.5x:300,1x:100: each level starts from the previous one's result upsampled "
-    "(see README, Scale control). Replaces --num_steps (and --image_size, given in "
-    "px); --pyramid= (empty) runs one scale. A preset's relative levels give way to "
-    "an explicit --num_steps.")
+    "(downsampled where a level is smaller; see README, Scale control). Replaces "
+    "--num_steps (and --image_size, given in px); --pyramid= (empty) runs one scale. "
+    "A preset's relative levels give way to an explicit --num_steps.")
+flags.DEFINE_string(
+    "small_pyramid", _default("small_pyramid"),
+    "Levels for a result smaller than each of them, where neither --pyramid nor "
+    "--num_steps is given: size:iterations levels then 1x:iterations, the result's "
+    f"size. The default preset's {config.PRESETS['default']['small_pyramid']} lays a "
+    f"small picture out at {config.SMALL_RESULT_START} px, where every style layer "
+    f"keeps {config.DEFAULT_STYLE_MIN_POSITIONS} positions, then finishes it at its "
+    "own size (see README, Presets); --small_pyramid= (empty): none.")
 flags.DEFINE_string(
     "fine_style_image", _default("fine_style_image"),
     "Scale control (Gatys et al. 2017): an artwork whose fine scale replaces "
@@ -270,7 +278,7 @@ def run(prepared, live=None):
   settings, options = prepared.settings, prepared.options
   height, width = prepared.shape
   styles = ",".join(p or run_lib.ARRAY for p in prepared.sources["style"])
-  steps = (f"coarse-to-fine {options['pyramid']} (size:iterations)"
+  steps = (f"levels {options['pyramid']} (size:iterations)"
            if options["pyramid"] else f"{settings.num_steps} L-BFGS iterations")
   if prepared.combination is not None:
     styles += (f" (coarse scale; fine scale from "

@@ -1,10 +1,12 @@
 """Scale control by coarse-to-fine (Gatys et al., "Controlling Perceptual Factors in
 Neural Style Transfer", CVPR 2017): a large image is synthesised level by level.
 
---pyramid=256:300,512:100 lists the levels as size:iterations, sizes increasing, each
-the result's longest side in px (as --image_size). Level 1 starts from the run's
---init; level k > 1 from level k-1's result upsampled (bilinear, as the authors'
-code does) to level k's shape. Every level is a one-scale run of its own (nst/runs/levels.py
+--pyramid=256:300,512:100 lists the levels as size:iterations, each the result's
+longest side in px (as --image_size), sizes increasing; a level may also be smaller
+than the one before it (--small_pyramid: a small result laid out at 256 px first).
+Level 1 starts from the run's --init; level k > 1 from level k-1's result resampled
+to level k's shape: upsampled bilinearly, as the authors' code does, or downsampled
+antialiased (Lanczos, as every other resize here). Every level is a one-scale run of its own (nst/runs/levels.py
 runs them): the photograph and the artworks are resized from the originals for it,
 and its targets (content features, Gram matrices) computed at its size, so
 --style_scale keeps the artwork's size relative to each level's. This module holds
@@ -71,9 +73,10 @@ def parse(value):
                       f"a size and iterations of at least 1; give e.g. {EXAMPLE}",
                       option="pyramid")
   sizes = [level.size for level in levels]
-  if any(b <= a for a, b in zip(sizes, sizes[1:])):
-    raise UserError(f"{flag('pyramid')}: sizes {','.join(map(str, sizes))} must "
-                    f"increase (coarse to fine); give e.g. {EXAMPLE}", option="pyramid")
+  if any(b == a for a, b in zip(sizes, sizes[1:])):
+    raise UserError(f"{flag('pyramid')}: sizes {','.join(map(str, sizes))}: "
+                    f"consecutive levels must differ in size (increasing, coarse to "
+                    f"fine); give e.g. {EXAMPLE}", option="pyramid")
   return levels
 
 
@@ -133,11 +136,49 @@ def _from_preset(options, given):
   return levels, dict(options, pyramid=text(levels), num_steps=levels[-1].iterations)
 
 
+SMALL_EXAMPLE = f"{flag('small_pyramid')}=256:150,1x:25"
+
+
+def _small_items(value):
+  """(levels in px, final iterations) of a --small_pyramid value, checked."""
+  *fixed, last = value.split(",")
+  match = _RELATIVE.fullmatch(last)
+  if not fixed or match is None or float(match[1]) != 1:
+    raise UserError(f"{flag('small_pyramid')}: {value!r} must be size:iterations "
+                    f"levels then 1x:iterations (the result's size); give e.g. "
+                    f"{SMALL_EXAMPLE}", option="small_pyramid")
+  try:
+    levels = parse(",".join(fixed))
+  except UserError as e:
+    raise UserError(str(e).replace(flag("pyramid"), flag("small_pyramid"), 1),
+                    option="small_pyramid") from None
+  return levels, int(match[2])
+
+
+def small_levels(value, image_size):
+  """The levels of a --small_pyramid value (256:150,1x:25) for a result of
+  `image_size` px: its levels, then the result's size; [] for no value or a result
+  not smaller than every one of its levels. UserError if malformed, whatever the
+  size."""
+  if not value or not value.strip():
+    return []
+  levels, iterations = _small_items(value)
+  if not 0 < image_size < min(level.size for level in levels):  # 0: one scale
+    return []
+  return parse([(level.size, level.iterations) for level in levels]
+               + [(image_size, iterations)])
+
+
 def resolve(options, given):
   """(levels, options): with --pyramid, the options at the last level's size and
   iterations (what the run's result is); UserError if --image_size or --num_steps
   was also given, since the levels set both. Relative levels (0.5x:300,...) take
-  --image_size as the result's size; a preset's give way to --num_steps."""
+  --image_size as the result's size; a preset's give way to --num_steps. Where no
+  --pyramid or --num_steps is given, a result smaller than --small_pyramid's levels
+  runs them first."""
+  small = small_levels(options.get("small_pyramid"), options["image_size"])
+  if small and not {"pyramid", "num_steps"} & set(given):
+    return small, dict(options, pyramid=text(small), num_steps=small[-1].iterations)
   if is_relative(options.get("pyramid")):
     if "pyramid" not in given:
       return _from_preset(options, given)
@@ -168,16 +209,17 @@ def shapes(content_shape, levels):
 
 
 def check_levels(settings, content_shape, levels, eval_mode="plain"):
-  """Refuse, before any work, a first level too small for the deepest layer, or a
-  level whose estimated peak memory this machine lacks (the largest is the last)."""
+  """Refuse, before any work, a level too small for the deepest layer (the
+  smallest), or a level whose estimated peak memory this machine lacks."""
   if not levels:
     return
   level_shapes = shapes(content_shape, levels)
   needed = vgg.min_image_side(settings.layers())
-  height, width = level_shapes[0]
+  k = min(range(len(levels)), key=lambda i: levels[i].size)
+  height, width = level_shapes[k]
   if min(height, width) < needed:
     deepest = max(settings.layers(), key=vgg.LAYER_NAMES.index)
-    raise UserError(f"{flag('pyramid')}: level 1 ({levels[0].size} px) is "
+    raise UserError(f"{flag('pyramid')}: level {k + 1} ({levels[k].size} px) is "
                     f"{width}x{height} px but {deepest} needs at least {needed} px on "
                     "the shortest side; start the pyramid at a larger size",
                     option="pyramid")
@@ -198,6 +240,9 @@ def check_levels(settings, content_shape, levels, eval_mode="plain"):
                       option="pyramid")
 
 
-def upsample(image, shape):
-  """Level k-1's result as level k's start: bilinear to (H, W), clipped to 0-255."""
-  return image_lib.resize(np.asarray(image, np.float32), shape, UPSAMPLING)
+def resample(image, shape):
+  """Level k-1's result as level k's start at (H, W), clipped to 0-255: bilinear up,
+  as the authors' code; antialiased Lanczos down (a small result's last level)."""
+  image = np.asarray(image, np.float32)
+  larger = shape[0] * shape[1] > image.shape[0] * image.shape[1]
+  return image_lib.resize(image, shape, UPSAMPLING if larger else "lanczos")

@@ -1,6 +1,6 @@
 """A coarse-to-fine run (--pyramid; nst/control/coarse_to_fine.py says what the
 levels are): each level a one-scale run of its own (single.py), level k > 1 starting
-from level k-1's result upsampled; one record holding every level.
+from level k-1's result resampled; one record holding every level.
 
 Beside --output=out.png, level k leaves out_level<k>.png and its record
 out_level<k>.json (and out_level<k>_loss.png with --plot); out.png and out.json are
@@ -79,7 +79,7 @@ def _prepare_level(request, prepared, levels, k, start, resume):
   level_prepared = single.prepare(request.content, request.style, output,
                                   preset=prepared.preset,
                                   options=config.resolve_options(prepared.preset, given))
-  if k > 1:  # exactly the upsampled result, not re-read as an image
+  if k > 1:  # exactly the resampled result, not re-read as an image
     level_prepared = dataclasses.replace(level_prepared, init=start)
   return level_prepared
 
@@ -172,7 +172,7 @@ def execute(prepared, levels, request, callback=None, log=None, record_extra=Non
         break
       if k < len(levels):
         next_shape = coarse_to_fine.shapes(prepared.content.shape, levels)[k]
-        now["at"] = (k + 1, coarse_to_fine.upsample(level_result.last.image,
+        now["at"] = (k + 1, coarse_to_fine.resample(level_result.last.image,
                                                     next_shape))
         if level_result.signal_exit_code:  # came while the level was written
           raise interrupts.exception(level_result.signal_exit_code)
