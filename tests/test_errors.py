@@ -36,7 +36,10 @@ def pair():
      "--style_strength sets --alpha"),
     (dict(style_min_positions=-1), "style_min_positions",
      "--style_min_positions must be >= 0"),
-    (dict(pyramid="64:5,32:5"), "pyramid", "--pyramid: sizes 64,32 must increase"),
+    (dict(pyramid="32:5,64:5,64:3"), "pyramid",
+     "--pyramid: sizes 32,64,64: consecutive levels must differ"),
+    (dict(small_pyramid="256:150"), "small_pyramid",
+     "--small_pyramid: '256:150' must be size:iterations levels then 1x"),
     (dict(alpah=1.0), None, "unknown option alpah; valid options are"),
 ])
 def test_api_errors_carry_the_option_and_the_clis_message(pair, options, option,

@@ -167,6 +167,27 @@ def test_a_small_result_starts_from_its_larger_level_downsampled(tmp_path, pair,
   assert "levels" not in one.record and one.image.shape == (24, 32, 3)
 
 
+def test_a_larger_level_keeps_the_results_style_layers(tmp_path, pair, weights_path):
+  # --style_min_positions=16 (the default's): a 32 px result has relu1_1 (32
+  # positions) and relu2_1 (16); a 64 px level alone would add relu3_1 (16), but as
+  # a small result's first level it keeps the result's two, over more positions.
+  # A coarse level smaller than the result keeps its own (fewer).
+  def style_layers(record_path):
+    return tuple(json.loads(record_path.read_text())["settings"]["style_layers"])
+
+  run.transfer(*pair, str(tmp_path / "s.png"), image_size=32, small_pyramid="64:2,1x:2",
+               vgg_weights=weights_path)
+  assert style_layers(tmp_path / "s_level1.json") == ("relu1_1", "relu2_1")
+  assert style_layers(tmp_path / "s.json") == ("relu1_1", "relu2_1")
+  run.transfer(*pair, str(tmp_path / "a.png"), image_size=64, num_steps=2,
+               vgg_weights=weights_path)
+  assert style_layers(tmp_path / "a.json") == ("relu1_1", "relu2_1", "relu3_1")
+  run.transfer(*pair, str(tmp_path / "c.png"), pyramid="32:2,64:2",
+               vgg_weights=weights_path)
+  assert style_layers(tmp_path / "c_level1.json") == ("relu1_1", "relu2_1")
+  assert style_layers(tmp_path / "c.json") == ("relu1_1", "relu2_1", "relu3_1")
+
+
 def test_level_two_starts_from_level_one_upsampled_and_the_record_has_every_level(
     tmp_path, pair, weights_path):
   iterates = []

@@ -120,9 +120,9 @@ flags.DEFINE_string(
     "Levels for a result smaller than each of them, where neither --pyramid nor "
     "--num_steps is given: size:iterations levels then 1x:iterations, the result's "
     f"size. The default preset's {config.PRESETS['default']['small_pyramid']} lays a "
-    f"small picture out at {config.SMALL_RESULT_START} px, where every style layer "
-    f"keeps {config.DEFAULT_STYLE_MIN_POSITIONS} positions, then finishes it at its "
-    "own size (see README, Presets); --small_pyramid= (empty): none.")
+    f"small picture out at {config.SMALL_RESULT_START} px (with the style layers of "
+    "its own size, each over more positions), then finishes it at its own size (see "
+    "README, Presets); --small_pyramid= (empty): none.")
 flags.DEFINE_string(
     "fine_style_image", _default("fine_style_image"),
     "Scale control (Gatys et al. 2017): an artwork whose fine scale replaces "

@@ -66,8 +66,10 @@ def _meta(prepared):
 def _prepare_level(request, prepared, levels, k, start, resume):
   """The one-scale run of level k: the request's inputs and explicit options, at level
   k's size and iterations, starting from `start` (k > 1), writing level k's files.
-  --style_min_positions keeps the style layers of the level's own size: a coarse
-  level below 256 px lays the photograph out without relu5_1."""
+  --style_min_positions keeps the style layers of the level's own size, or of the
+  result's where that is smaller: a coarse level below 256 px lays the photograph
+  out without relu5_1, and a small result's larger level adds positions to the
+  result's layers, not layers (relu5_1 there swirls a face away)."""
   level = levels[k - 1]
   given = dict(request.given, pyramid="", image_size=level.size,
                num_steps=level.iterations, overwrite=True, resume=resume)
@@ -78,7 +80,8 @@ def _prepare_level(request, prepared, levels, k, start, resume):
   output = level_paths(prepared.output, k)["image"] if prepared.output else None
   level_prepared = single.prepare(request.content, request.style, output,
                                   preset=prepared.preset,
-                                  options=config.resolve_options(prepared.preset, given))
+                                  options=config.resolve_options(prepared.preset, given),
+                                  layers_side=max(prepared.shape))
   if k > 1:  # exactly the resampled result, not re-read as an image
     level_prepared = dataclasses.replace(level_prepared, init=start)
   return level_prepared

@@ -131,7 +131,8 @@ class Result:
 
 
 def prepare(content, style, output=None, *, preset=None, options, also_writes=None,
-            also_reads=(), check_sizes=None, check_existing=True):
+            also_reads=(), check_sizes=None, check_existing=True,
+            layers_side=None):
   """Check every input of a one-scale run and return its Prepared; UserError on
   anything wrong. `options`: every option, resolved (config.resolve_options).
 
@@ -139,7 +140,9 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   `also_reads` ([(option, path)]), the other files the whole run writes and reads
   (never one onto the other); `check_sizes(settings, content_shape, eval_mode)`, a
   refusal of sizes before the images are read further; `check_existing=False` when
-  it checks the existing outputs and checkpoint itself.
+  it checks the existing outputs and checkpoint itself; `layers_side` (px), a
+  longest side whose --style_min_positions layers the run keeps where it is smaller
+  than the run's own (a level larger than its run's result keeps the result's).
   """
   phases.enter("inputs")
   init = options["init"]
@@ -164,8 +167,8 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
   settings.check_image_shape(shape)  # by the layers given: relu5_1 needs 16 px
   # Then --style_min_positions leaves out the style layers too coarse for this run's
   # (level's) size; the options keep the layers given, so every level has its own.
-  settings = config.style_layers_for(settings, max(shape),
-                                     options["style_min_positions"])
+  side = max(shape) if layers_side is None else min(max(shape), layers_side)
+  settings = config.style_layers_for(settings, side, options["style_min_positions"])
   check_memory(settings, shape, memory_mode)
   style_list = style_items(style)
   settings.blend_weights(len(style_list))
