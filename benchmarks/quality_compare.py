@@ -12,8 +12,8 @@ environment (benchmark only):
 A variant is NAME:FLAGS, FLAGS a space-separated list of nst options as the API takes
 them (alpha=1e-3 normalize_vgg=False ...) or the word `plain`; "default:" is the
 default preset at one scale of --num_steps, "NAME:plain" the plain command at --size
-(its own levels and iterations: under 256 px 150 at 256 px then 25; no --num_steps
-given). nst runs
+(no --num_steps given: the preset's own levels and iterations, its --pyramid or, for
+a small result, its --small_pyramid). nst runs
 in-process through nst.transfer (each variant's seconds are its optimisation time,
 the record's result.seconds), pastiche as its command with its own defaults and
 --size/--num-steps/--seed 0 (seconds: its printed elapsed time at the last step minus

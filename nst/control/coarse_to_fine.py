@@ -6,12 +6,12 @@ longest side in px (as --image_size), sizes increasing; a level may also be smal
 than the one before it (--small_pyramid: a small result laid out at 256 px first).
 Level 1 starts from the run's --init; level k > 1 from level k-1's result resampled
 to level k's shape: upsampled bilinearly, as the authors' code does, or downsampled
-antialiased (Lanczos, as every other resize here). Every level is a one-scale run of its own (nst/runs/levels.py
-runs them): the photograph and the artworks are resized from the originals for it,
-and its targets (content features, Gram matrices) computed at its size, so
---style_scale keeps the artwork's size relative to each level's. This module holds
-what the levels are: parsing, resolving against the other options, their shapes, the
-size checks and the upsampling between levels.
+antialiased (Lanczos, as every other resize here). Every level is a one-scale run of
+its own (nst/runs/levels.py runs them): the photograph and the artworks are resized
+from the originals for it, and its targets (content features, Gram matrices)
+computed at its size, so --style_scale keeps the artwork's size relative to each
+level's. This module holds what the levels are: parsing, resolving against the other
+options, their shapes, the size checks and the resampling between levels.
 
 Beside --output=out.png, level k leaves out_level<k>.png and its record
 out_level<k>.json (and out_level<k>_loss.png with --plot); out.png and out.json are the
