@@ -118,7 +118,8 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "small_pyramid", _default("small_pyramid"),
     "Levels for a result smaller than each of them, where neither --pyramid nor "
-    "--num_steps is given: size:iterations levels then 1x:iterations, the result's "
+    "--num_steps is given (nor --image_size=0): size:iterations levels then "
+    "1x:iterations, the result's "
     f"size. The default preset's {config.PRESETS['default']['small_pyramid']} lays a "
     f"small picture out at {config.SMALL_RESULT_START} px (with the style layers of "
     "its own size, each over more positions), then finishes it at its own size (see "
