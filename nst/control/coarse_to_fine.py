@@ -41,9 +41,10 @@ class Level:
   iterations: int  # L-BFGS iterations at this size
 
 
-def parse(value):
+def parse(value, option="pyramid"):
   """The levels of a --pyramid value: text 'size:iterations,...' or a sequence of
-  (size, iterations) pairs; [] for '' or None (one scale). UserError if malformed."""
+  (size, iterations) pairs; [] for '' or None (one scale). UserError naming `option`
+  (the flag the value came from) if malformed."""
   if value is None or (isinstance(value, str) and not value.strip()):
     return []
   if isinstance(value, str):
@@ -51,9 +52,9 @@ def parse(value):
     for item in value.split(","):
       match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", item)
       if not match:
-        raise UserError(f"{flag('pyramid')}: {item.strip()!r} in {value!r} is not "
+        raise UserError(f"{flag(option)}: {item.strip()!r} in {value!r} is not "
                         f"size:iterations; give increasing levels, e.g. {EXAMPLE}",
-                        option="pyramid")
+                        option=option)
       pairs.append((int(match[1]), int(match[2])))
   else:
     try:
@@ -63,20 +64,20 @@ def parse(value):
     if not pairs or not all(len(p) == 2 and all(isinstance(v, (int, np.integer))
                                    and not isinstance(v, bool) for v in p)
                for p in pairs):
-      raise UserError(f"{flag('pyramid')}: {value!r} is not a list of (size, "
+      raise UserError(f"{flag(option)}: {value!r} is not a list of (size, "
                       f"iterations) integer pairs; give e.g. {EXAMPLE}",
-                      option="pyramid")
+                      option=option)
   levels = [Level(int(size), int(iterations)) for size, iterations in pairs]
   for level in levels:
     if level.size < 1 or level.iterations < 1:
-      raise UserError(f"{flag('pyramid')}: level {level.size}:{level.iterations} needs "
+      raise UserError(f"{flag(option)}: level {level.size}:{level.iterations} needs "
                       f"a size and iterations of at least 1; give e.g. {EXAMPLE}",
-                      option="pyramid")
+                      option=option)
   sizes = [level.size for level in levels]
   if any(b == a for a, b in zip(sizes, sizes[1:])):
-    raise UserError(f"{flag('pyramid')}: sizes {','.join(map(str, sizes))}: "
+    raise UserError(f"{flag(option)}: sizes {','.join(map(str, sizes))}: "
                     f"consecutive levels must differ in size (increasing, coarse to "
-                    f"fine); give e.g. {EXAMPLE}", option="pyramid")
+                    f"fine); give e.g. {EXAMPLE}", option=option)
   return levels
 
 
@@ -147,12 +148,7 @@ def _small_items(value):
     raise UserError(f"{flag('small_pyramid')}: {value!r} must be size:iterations "
                     f"levels then 1x:iterations (the result's size); give e.g. "
                     f"{SMALL_EXAMPLE}", option="small_pyramid")
-  try:
-    levels = parse(",".join(fixed))
-  except UserError as e:
-    raise UserError(str(e).replace(flag("pyramid"), flag("small_pyramid"), 1),
-                    option="small_pyramid") from None
-  return levels, int(match[2])
+  return parse(",".join(fixed), "small_pyramid"), int(match[2])
 
 
 def small_levels(value, image_size):

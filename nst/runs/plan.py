@@ -151,7 +151,7 @@ def _check_sizes(settings, content_shape, eval_mode, levels, options, given):
   asked for, so a size too large for memory is refused as a one-scale run is, naming
   --image_size (at the largest level: the last, or a small result's first)."""
   if levels and "pyramid" not in given:
-    largest = max(options["image_size"], *(level.size for level in levels))
+    largest = max(level.size for level in levels)
     single.check_memory(settings, image_lib.scaled_shape(content_shape, largest),
                         eval_mode)
   coarse_to_fine.check_levels(settings, content_shape, levels, eval_mode)
