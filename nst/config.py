@@ -23,7 +23,7 @@ COLOR_CONTROLS = ("none", "luminance", "histogram")
 HISTOGRAM_MATCHES = ("image_analogies", "cholesky")
 PROPAGATIONS = ("simple", "inside")
 
-INIT_CHOICES = ("random", "content", "style", "white")
+INIT_CHOICES = ("random", "content", "content_recolored", "style", "white")
 # Keyword values of --style_layer_weights: "equal" (summing to 1) and "authors"
 # (1e3 / N_l^2 per layer, as in the authors' code; see README "Why 1e-6").
 STYLE_WEIGHT_RULES = ("equal", "authors")

@@ -146,12 +146,15 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "histogram_match", _default("histogram_match"),
     list(color.HISTOGRAM_MATCHES),
-    "How --color_control=histogram maps colours: symmetric square roots of the "
-    "covariances (as the authors' notebooks) or Cholesky factors.")
+    "How --color_control=histogram and --init=content_recolored map colours: "
+    "symmetric square roots of the covariances (as the authors' notebooks) or "
+    "Cholesky factors.")
 flags.DEFINE_string(
     "init", _default("init"),
     f"Starting image: {'|'.join(config.INIT_CHOICES)} or the path of an image. "
-    "random is uniform noise in 0-255; white is a plain white image.")
+    "random is uniform noise in 0-255; white is a plain white image; "
+    "content_recolored is the photograph in the artworks' colours (their pixels' "
+    "mean and covariance).")
 flags.DEFINE_integer(
     "save_per_step", _default("save_per_step"),
     "Save the current image every N iterations to --step_dir; -1: never.")

@@ -9,6 +9,9 @@ Factors in Neural Style Transfer", CVPR 2017, section 5): keep the photograph's 
   Sigma_C and b = mu_C - A mu_S; A from symmetric square roots (as in Image Analogies
   and the authors' notebooks) or from Cholesky factors.
 
+The same map the other way round gives --init=content_recolored: the photograph in
+the artworks' colours, a start the style loss need not recolour.
+
 Pure numpy on float RGB 0-255 arrays [H, W, 3]; nothing here clips (the run path does).
 """
 
@@ -66,20 +69,46 @@ def _sqrt_psd(matrix, inverse=False):
   return (vectors * values ** power) @ vectors.T
 
 
-def histogram_match(style, content, method="image_analogies"):
-  """The artwork's pixels mapped affinely to the photograph's mean and covariance."""
-  s = np.asarray(style, np.float64).reshape(-1, 3)
-  c = np.asarray(content, np.float64).reshape(-1, 3)
-  mu_s, mu_c = s.mean(axis=0), c.mean(axis=0)
+def pixel_stats(images, weights=None):
+  """The mean [3] and covariance [3, 3] of the RGB pixels of `images` taken as one
+  mixture, image i with weight weights[i] (equal if None; normalised to sum to 1)."""
+  weights = np.ones(len(images)) if weights is None else np.asarray(weights, np.float64)
+  weights = weights / weights.sum()
+  mean, second = np.zeros(3), np.zeros((3, 3))
+  for w, image in zip(weights, images):
+    p = np.asarray(image, np.float64).reshape(-1, 3)
+    mu = p.mean(axis=0)
+    mean += w * mu
+    second += w * (np.cov(p, rowvar=False, bias=True) + np.outer(mu, mu))
+  return mean, second - np.outer(mean, mean)
+
+
+def match_stats(image, mean, cov, method="image_analogies"):
+  """`image`'s pixels mapped affinely, p' = A p + b, to the mean and covariance given."""
+  p = np.asarray(image, np.float64).reshape(-1, 3)
+  mu_s, cov_s = pixel_stats([image])
   # A tiny ridge keeps a flat (rank-deficient) image's covariance invertible.
   ridge = 1e-8 * np.eye(3)
-  cov_s = np.cov(s, rowvar=False, bias=True) + ridge
-  cov_c = np.cov(c, rowvar=False, bias=True) + ridge
+  cov_s, cov = cov_s + ridge, np.asarray(cov, np.float64) + ridge
   if method == "image_analogies":
-    a = _sqrt_psd(cov_c) @ _sqrt_psd(cov_s, inverse=True)
+    a = _sqrt_psd(cov) @ _sqrt_psd(cov_s, inverse=True)
   elif method == "cholesky":
-    a = np.linalg.cholesky(cov_c) @ np.linalg.inv(np.linalg.cholesky(cov_s))
+    a = np.linalg.cholesky(cov) @ np.linalg.inv(np.linalg.cholesky(cov_s))
   else:
     raise ValueError(f"unknown histogram match {method!r}")
-  b = mu_c - a @ mu_s
-  return ((s @ a.T) + b).reshape(np.shape(style)).astype(np.float32)
+  b = np.asarray(mean, np.float64) - a @ mu_s
+  return ((p @ a.T) + b).reshape(np.shape(image)).astype(np.float32)
+
+
+def histogram_match(style, content, method="image_analogies"):
+  """The artwork's pixels mapped affinely to the photograph's mean and covariance."""
+  return match_stats(style, *pixel_stats([content]), method)
+
+
+def recolored(content, styles, weights=None, method="image_analogies"):
+  """The photograph in the artworks' palette (--init=content_recolored): its pixels
+  mapped affinely to the mean and covariance of the artworks' pixels (one mixture,
+  by blend weight), clipped to 0-255. The reverse of --color_control=histogram: the
+  layout and shading are the photograph's (a per-pixel affine map keeps its light
+  and dark order along each direction), the colours the artwork's."""
+  return np.clip(match_stats(content, *pixel_stats(styles, weights), method), 0, 255)

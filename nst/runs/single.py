@@ -191,6 +191,8 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
     init = image_lib.resize(load(init, "init")[0], shape)
   elif init == "style":  # the first artwork, at the output's size
     init = image_lib.resize(styles[0], shape)
+  elif init == "content_recolored":
+    init = recolored_start(content_image, styles, settings)
   elif init not in config.INIT_CHOICES:
     if not os.path.exists(str(init)):
       raise UserError(f"{flag('init')}: {init!r} is neither one of "
@@ -354,14 +356,25 @@ def _color_controlled(content, styles, settings):
 def with_style(prepared, artwork):
   """`prepared` with `artwork` (float RGB 0-255, any size) as its only artwork, in
   place of the one it was prepared with: resized as artworks are (_style_at_scale),
-  under the run's colour control, and as the start if --init=style."""
+  under the run's colour control, and as the start if --init=style or
+  content_recolored."""
   settings = prepared.settings
   style = _style_at_scale(artwork, prepared.shape, settings, None)
   _, styles = _color_controlled(prepared.photograph, [style], settings)
   init = prepared.init
   if isinstance(prepared.options["init"], str) and prepared.options["init"] == "style":
     init = image_lib.resize(styles[0], prepared.shape)
+  elif isinstance(prepared.options["init"], str) and (
+      prepared.options["init"] == "content_recolored"):
+    init = recolored_start(prepared.content, styles, settings)
   return dataclasses.replace(prepared, styles=styles, init=init)
+
+
+def recolored_start(content, styles, settings):
+  """--init=content_recolored: the photograph (as the optimisation sees it, under any
+  colour control) in the colours of the artworks (as it sees them), by blend weight."""
+  return color.recolored(content, styles, settings.blend_weights(len(styles)),
+                         settings.histogram_match)
 
 
 def style_source(prepared):
