@@ -89,3 +89,66 @@ def test_color_control_script_quick(tmp_path, images_dir, weights_path):
   inside = np.all((kept > 2) & (kept < 253), axis=-1)  # not clipped
   iq_gap = np.abs(color.rgb_to_yiq(kept) - color.rgb_to_yiq(photo))[..., 1:][inside]
   assert inside.mean() > 0.5 and iq_gap.mean() < 1.0, iq_gap.mean()
+
+
+def test_pixel_stats_of_a_mixture_against_weighted_pixels():
+  """Two artworks of different sizes with blend weights 1 and 3: the mean and
+  covariance of every pixel, each weighted by its image's weight over its count."""
+  rng = np.random.default_rng(1)
+  a, b = rng.uniform(0, 255, (4, 5, 3)), rng.uniform(30, 90, (3, 3, 3))
+  mean, cov = color.pixel_stats([a, b], [1.0, 3.0])
+  pixels = np.concatenate([a.reshape(-1, 3), b.reshape(-1, 3)])
+  w = np.concatenate([np.full(20, 0.25 / 20), np.full(9, 0.75 / 9)])
+  np.testing.assert_allclose(mean, (w[:, None] * pixels).sum(0), rtol=1e-12)
+  np.testing.assert_allclose(cov, np.cov(pixels, rowvar=False, aweights=w, bias=True),
+                             rtol=1e-9)
+
+
+def test_recolored_start_has_the_artworks_colours_and_the_photographs_layout(pair):
+  """--init=content_recolored: the photograph's pixels take the artwork's mean and
+  covariance, and (symmetric square roots: A positive definite) no difference
+  between two pixels is turned against itself, so light and dark stay in place."""
+  content, style = pair
+  style = style * 0.4 + 60  # an artwork the map needs no clipping for
+  out = color.recolored(content, [style]).astype(np.float64)
+  assert out.min() >= 0 and out.max() <= 255
+  mean, cov = color.pixel_stats([out])
+  want_mean, want_cov = color.pixel_stats([style])
+  np.testing.assert_allclose(mean, want_mean, atol=1e-3)
+  assert np.linalg.norm(cov - want_cov) / np.linalg.norm(want_cov) < 1e-4
+  rng = np.random.default_rng(0)
+  p, q = (rng.integers(0, 40 * 40, 2000) for _ in range(2))
+  flat_c, flat_o = content.reshape(-1, 3), out.reshape(-1, 3)
+  dots = ((flat_o[p] - flat_o[q]) * (flat_c[p] - flat_c[q])).sum(-1)
+  assert np.all(dots[p != q] >= -1e-6)
+  lum_c, lum_o = color.luminance(content).ravel(), color.luminance(out).ravel()
+  assert np.corrcoef(lum_c, lum_o)[0, 1] > 0.9
+  # Recolouring to the photograph's own colours changes nothing; the result is clipped.
+  np.testing.assert_allclose(color.recolored(content, [content]), content, atol=1e-3)
+  bright = color.recolored(content, [np.full((4, 4, 3), 250.0) + rng.normal(0, 40,
+                                                                          (4, 4, 3))])
+  assert bright.max() == 255.0 and bright.min() >= 0
+
+
+def test_prepare_starts_from_the_photograph_in_the_artworks_colours(tmp_path):
+  """The run's start is color.recolored of the photograph and artworks as the
+  optimisation sees them (at the run's size, blend weights applied), the record says
+  content_recolored, and swapping the artwork recolours the start again."""
+  from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
+  from nst.runs import single  # pylint: disable=g-import-not-at-top
+  content = photograph(48)
+  warm, cold = (np.clip(photograph(40)[::-1] * f + o, 0, 255).astype(np.float32)
+                for f, o in (([1.0, 0.6, 0.3], 40), ([0.3, 0.5, 1.0], 0)))
+  prepared = run.prepare(content, [warm, cold], image_size=32, num_steps=1,
+                         init="content_recolored", style_blend_weights=(3.0, 1.0))
+  assert isinstance(prepared.init, np.ndarray) and prepared.init.shape == (32, 32, 3)
+  np.testing.assert_allclose(
+      prepared.init, color.recolored(prepared.content, prepared.styles, [0.75, 0.25]),
+      atol=1e-4)
+  want = color.pixel_stats(prepared.styles, [3, 1])[0]
+  np.testing.assert_allclose(prepared.init.reshape(-1, 3).mean(0), want, atol=2.0)
+  assert prepared.settings.init == "content_recolored"
+  swapped = single.with_style(run.prepare(content, warm, image_size=32, num_steps=1,
+                                          init="content_recolored").run, cold)
+  np.testing.assert_allclose(swapped.init.reshape(-1, 3).mean(0),
+                             color.pixel_stats(swapped.styles)[0], atol=2.0)
