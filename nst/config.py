@@ -360,12 +360,15 @@ PRESETS = {
     # A result under 256 px is laid out at 256 px (150 iterations, with the style
     # layers of its own size: more positions, not relu5_1, which swirls faces away),
     # then finished at its own size (25): at 128 px the structure >= 0.85 on all six
-    # benchmark pairs (0.72-0.98 at one scale) and more style than pastiche on five
-    # (benchmarks/README.md, "Small results").
+    # benchmark pairs (0.72-0.98 at one scale) (benchmarks/README.md, "Small results").
+    # The start is the photograph in the artwork's colours (content_recolored): the
+    # style loss need not spend its iterations recolouring the photograph, so at every
+    # size the same iterations give more of the artwork with as much of the layout
+    # (benchmarks/README.md, "The photograph in the artwork's colours").
     "default": dict(_AUTHORS, alpha=alpha_of_strength(DEFAULT_STYLE_STRENGTH),
                     style_min_positions=DEFAULT_STYLE_MIN_POSITIONS,
                     content_layers=("relu3_2", "relu4_2"),
-                    pooling="max", init="content", num_steps=500, precision="auto",
+                    pooling="max", init="content_recolored", num_steps=500, precision="auto",
                     pyramid="0.75x:300,1x:100",
                     small_pyramid=f"{SMALL_RESULT_START}:150,1x:25"),
 }

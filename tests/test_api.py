@@ -118,7 +118,7 @@ def test_explicit_options_override_the_preset_and_presets_are_documented_groups(
   assert default.style_weights() == {
       l: 1e3 / n ** 2 for l, n in zip(default.style_layers, (64, 128, 256, 512, 512))}
   assert default.content_weights() == {"relu3_2": 0.5, "relu4_2": 0.5}
-  assert default.init == "content" and default.tv_weight == 0
+  assert default.init == "content_recolored" and default.tv_weight == 0
 
 
 def test_original_preset_is_exactly_the_original_values_given_by_hand(pair,

@@ -163,6 +163,28 @@ def test_the_problem_adds_temporal_weight_times_the_temporal_loss(vgg_weights):
   assert "temporal" not in a  # runs without the term are what they were
 
 
+def test_where_the_flow_is_unreliable_a_frame_starts_from_its_own_recoloured_self():
+  """--init=content_recolored (the default preset's): where c = 0 frame t starts from
+  frame t's photograph in the artwork's colours, not frame 1's; where c = 1 from the
+  warped previous result."""
+  from types import SimpleNamespace  # pylint: disable=g-import-not-at-top
+  from nst.control import color  # pylint: disable=g-import-not-at-top
+  from nst.runs import plan as run  # pylint: disable=g-import-not-at-top
+  frames, _ = synthetic.astronaut_clip(2, 32)
+  artwork = photograph(40)[::-1] * np.array([1.0, 0.6, 0.3], np.float32)
+  first, second = (run.prepare(f, artwork, image_size=32, num_steps=1).run
+                   for f in frames)
+  assert first.options["init"] == "content_recolored"
+  warped = np.full((32, 32, 3), 7.0, np.float32)
+  weights = np.zeros((32, 32), np.float32)
+  weights[:, 16:] = 1.0
+  start = loop._blended_start(SimpleNamespace(first=first), second, warped, weights, 2)
+  own = color.recolored(second.content, second.styles)
+  np.testing.assert_allclose(start[:, :16], own[:, :16], atol=1e-4)
+  np.testing.assert_array_equal(start[:, 16:], warped[:, 16:])
+  assert np.abs(own - first.init).max() > 1.0  # the frames differ: the test can tell
+
+
 def test_the_synthetic_clip_knows_its_flow():
   frames, camera = synthetic.astronaut_clip(24, 64)  # about 1 px a frame
   true = synthetic.true_flow(camera, 12, 11)
