@@ -362,9 +362,10 @@ PRESETS = {
     # then finished at its own size (25): at 128 px the structure >= 0.85 on all six
     # benchmark pairs (0.72-0.98 at one scale) (benchmarks/README.md, "Small results").
     # The start is the photograph in the artwork's colours (content_recolored): the
-    # style loss need not spend its iterations recolouring the photograph, so at every
-    # size the same iterations give more of the artwork with as much of the layout
-    # (benchmarks/README.md, "The photograph in the artwork's colours").
+    # style loss need not spend its iterations recolouring it, so the same iterations
+    # give more of the artwork (16 of 24 benchmark pair-sizes) and more structure (19):
+    # item 3 of issue 21 on all 24, Femme at 128 px included (benchmarks/README.md,
+    # "The photograph in the artwork's colours").
     "default": dict(_AUTHORS, alpha=alpha_of_strength(DEFAULT_STYLE_STRENGTH),
                     style_min_positions=DEFAULT_STYLE_MIN_POSITIONS,
                     content_layers=("relu3_2", "relu4_2"),
