@@ -369,7 +369,8 @@ PRESETS = {
     "default": dict(_AUTHORS, alpha=alpha_of_strength(DEFAULT_STYLE_STRENGTH),
                     style_min_positions=DEFAULT_STYLE_MIN_POSITIONS,
                     content_layers=("relu3_2", "relu4_2"),
-                    pooling="max", init="content_recolored", num_steps=500, precision="auto",
+                    pooling="max", init="content_recolored", num_steps=500,
+                    precision="auto",
                     pyramid="0.75x:300,1x:100",
                     small_pyramid=f"{SMALL_RESULT_START}:150,1x:25"),
 }

@@ -155,7 +155,7 @@ def test_prepare_starts_from_the_photograph_in_the_artworks_colours(tmp_path):
   # Under --color_control=histogram the artworks take the photograph's colours first,
   # so the recoloured start is the photograph itself (up to the mapped artwork's
   # clipping to 0-255); the start from the artworks' own colours is far from it.
-  kept = run.prepare(content, warm, image_size=32, num_steps=1, init="content_recolored",
-                     color_control="histogram")
+  kept = run.prepare(content, warm, image_size=32, num_steps=1,
+                     init="content_recolored", color_control="histogram")
   assert np.abs(kept.init - kept.content).max() < 3.0
   assert np.abs(prepared.init - prepared.content).mean() > 20.0

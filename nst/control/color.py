@@ -12,7 +12,8 @@ Factors in Neural Style Transfer", CVPR 2017, section 5): keep the photograph's 
 The same map the other way round gives --init=content_recolored: the photograph in
 the artworks' colours, a start the style loss need not recolour.
 
-Pure numpy on float RGB 0-255 arrays [H, W, 3]; nothing here clips (the run path does).
+Pure numpy on float RGB 0-255 arrays [H, W, 3]; nothing here clips (the run path
+does) but `recolored`, which is a start image.
 """
 
 import numpy as np
@@ -84,7 +85,7 @@ def pixel_stats(images, weights=None):
 
 
 def match_stats(image, mean, cov, method="image_analogies"):
-  """`image`'s pixels mapped affinely, p' = A p + b, to the mean and covariance given."""
+  """`image`'s pixels mapped affinely, p' = A p + b, to a mean and covariance."""
   p = np.asarray(image, np.float64).reshape(-1, 3)
   mu_s, cov_s = pixel_stats([image])
   # A tiny ridge keeps a flat (rank-deficient) image's covariance invertible.
@@ -109,6 +110,7 @@ def recolored(content, styles, weights=None, method="image_analogies"):
   """The photograph in the artworks' palette (--init=content_recolored): its pixels
   mapped affinely to the mean and covariance of the artworks' pixels (one mixture,
   by blend weight), clipped to 0-255. The reverse of --color_control=histogram: the
-  layout and shading are the photograph's (a per-pixel affine map keeps its light
-  and dark order along each direction), the colours the artwork's."""
+  colours are the artworks', the layout and shading the photograph's (with the
+  symmetric square roots A is positive definite: no difference between two pixels is
+  turned against itself)."""
   return np.clip(match_stats(content, *pixel_stats(styles, weights), method), 0, 255)

@@ -361,11 +361,10 @@ def with_style(prepared, artwork):
   settings = prepared.settings
   style = _style_at_scale(artwork, prepared.shape, settings, None)
   _, styles = _color_controlled(prepared.photograph, [style], settings)
-  init = prepared.init
-  if isinstance(prepared.options["init"], str) and prepared.options["init"] == "style":
+  init, option = prepared.init, prepared.options["init"]
+  if isinstance(option, str) and option == "style":
     init = image_lib.resize(styles[0], prepared.shape)
-  elif isinstance(prepared.options["init"], str) and (
-      prepared.options["init"] == "content_recolored"):
+  elif isinstance(option, str) and option == "content_recolored":
     init = recolored_start(prepared.content, styles, settings)
   return dataclasses.replace(prepared, styles=styles, init=init)
 
