@@ -130,7 +130,7 @@ def test_recolored_start_has_the_artworks_colours_and_the_photographs_layout(pai
   assert bright.max() == 255.0 and bright.min() >= 0
 
 
-def test_prepare_starts_from_the_photograph_in_the_artworks_colours(tmp_path):
+def test_prepare_starts_from_the_photograph_in_the_artworks_colours():
   """The run's start is color.recolored of the photograph and artworks as the
   optimisation sees them (at the run's size, blend weights applied), the record says
   content_recolored, and swapping the artwork recolours the start again."""

@@ -182,7 +182,7 @@ def test_where_the_flow_is_unreliable_a_frame_starts_from_its_own_recoloured_sel
   own = color.recolored(second.content, second.styles)
   np.testing.assert_allclose(start[:, :16], own[:, :16], atol=1e-4)
   np.testing.assert_array_equal(start[:, 16:], warped[:, 16:])
-  assert np.abs(own - first.init).max() > 1.0  # the frames differ: the test can tell
+  assert np.abs(own - first.init)[:, :16].max() > 1.0  # frame 1's would fail it
 
 
 def test_the_synthetic_clip_knows_its_flow():
