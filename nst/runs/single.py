@@ -189,10 +189,8 @@ def prepare(content, style, output=None, *, preset=None, options, also_writes=No
 
   if isinstance(init, np.ndarray):
     init = image_lib.resize(load(init, "init")[0], shape)
-  elif init == "style":  # the first artwork, at the output's size
-    init = image_lib.resize(styles[0], shape)
-  elif init == "content_recolored":
-    init = recolored_start(content_image, styles, settings)
+  elif init in DERIVED_STARTS:
+    init = derived_start(init, content_image, styles, settings, shape)
   elif init not in config.INIT_CHOICES:
     if not os.path.exists(str(init)):
       raise UserError(f"{flag('init')}: {init!r} is neither one of "
@@ -361,17 +359,24 @@ def with_style(prepared, artwork):
   settings = prepared.settings
   style = _style_at_scale(artwork, prepared.shape, settings, None)
   _, styles = _color_controlled(prepared.photograph, [style], settings)
-  init, option = prepared.init, prepared.options["init"]
-  if isinstance(option, str) and option == "style":
-    init = image_lib.resize(styles[0], prepared.shape)
-  elif isinstance(option, str) and option == "content_recolored":
-    init = recolored_start(prepared.content, styles, settings)
-  return dataclasses.replace(prepared, styles=styles, init=init)
+  init = derived_start(prepared.options["init"], prepared.content, styles, settings,
+                       prepared.shape)
+  return dataclasses.replace(prepared, styles=styles,
+                             init=prepared.init if init is None else init)
 
 
-def recolored_start(content, styles, settings):
-  """--init=content_recolored: the photograph (as the optimisation sees it, under any
-  colour control) in the colours of the artworks (as it sees them), by blend weight."""
+DERIVED_STARTS = ("style", "content_recolored")
+
+
+def derived_start(init, content, styles, settings, shape):
+  """The start an --init keyword derives from the images the optimisation sees (under
+  any colour control): "style", the first artwork at the output's size;
+  "content_recolored", the photograph in the artworks' colours, by blend weight.
+  None for any other --init."""
+  if not isinstance(init, str) or init not in DERIVED_STARTS:
+    return None
+  if init == "style":
+    return image_lib.resize(styles[0], shape)
   return color.recolored(content, styles, settings.blend_weights(len(styles)),
                          settings.histogram_match)
 

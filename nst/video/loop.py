@@ -511,11 +511,12 @@ def _blended_start(plan, prepared, warped, weights, t):
   if t == 1:
     return prepared.init
   optimize = single.optimizer()
-  own = plan.first.init
-  if isinstance(plan.first.options["init"], str) and (
-      plan.first.options["init"] == "content_recolored"):  # this frame's, recoloured
-    own = single.recolored_start(prepared.content, prepared.styles, prepared.settings)
-  own = optimize.initial_image(own, prepared.content, prepared.styles[0],
+  # This frame's own start where --init derives one from the images (its photograph
+  # recoloured); else the run's (noise, the photograph, an image).
+  own = single.derived_start(plan.first.options["init"], prepared.content,
+                             prepared.styles, prepared.settings, prepared.shape)
+  own = optimize.initial_image(plan.first.init if own is None else own,
+                               prepared.content, prepared.styles[0],
                                prepared.settings.seed)
   c = np.asarray(weights, np.float32)[..., None]
   return (c * warped + (1 - c) * own).astype(np.float32)
